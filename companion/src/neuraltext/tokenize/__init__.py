@@ -1,0 +1,13 @@
+"""Tokens: from raw text to integer ids (chapter 1).
+
+* :class:`Vocab` with the special tokens ``<pad> <unk> <s> </s> <mask>``;
+* :class:`WordTokenizer` (French-aware words) and :class:`CharTokenizer`;
+* :class:`BPETokenizer`: byte pair encoding trained from scratch;
+* :class:`TfidfCourse` / :func:`tfidf`: TF-IDF as the course defines it.
+"""
+
+from neuraltext.tokenize.simple import CharTokenizer, WordTokenizer, load_tokenizer
+from neuraltext.tokenize.vocab import BOS, EOS, MASK, PAD, SPECIAL_TOKENS, UNK, Vocab
+
+__all__ = ["Vocab", "PAD", "UNK", "BOS", "EOS", "MASK", "SPECIAL_TOKENS",
+           "WordTokenizer", "CharTokenizer", "load_tokenizer"]
