@@ -5,6 +5,19 @@ Every generator takes a ``seed`` and returns the same data for the same seed.
 """
 
 from neuraltext.data.corpus import SyntheticCorpus, synthetic_corpus
+from neuraltext.data.dates import (
+    CharVocab,
+    DateSet,
+    DateSplits,
+    date_pairs,
+    date_splits,
+    exact_match,
+    exact_match_by,
+    find_dates,
+    normalize_date,
+    source_vocab,
+    target_vocab,
+)
 from neuraltext.data.files import TextFileError, iter_corpus_files, read_lines, read_text
 
 #: One sentence to show wherever synthetic data stand in for the study's private data.
@@ -21,4 +34,15 @@ __all__ = [
     "read_text",
     "read_lines",
     "iter_corpus_files",
+    "CharVocab",
+    "DateSet",
+    "DateSplits",
+    "date_pairs",
+    "date_splits",
+    "exact_match",
+    "exact_match_by",
+    "find_dates",
+    "normalize_date",
+    "source_vocab",
+    "target_vocab",
 ]
