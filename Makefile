@@ -41,13 +41,13 @@ book: $(STAMP)
 	@echo "Book: $(CURDIR)/_build/html/index.html"
 
 unit: $(STAMP)
-	$(PY) -m pytest tests -m "not notebooks"
+	$(PY) -m pytest tests
 
 notebooks: $(STAMP)
-	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=900 book
+	$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=900 book
 
 test: $(STAMP)
-	$(PY) -m pytest tests --nbval-lax --nbval-cell-timeout=900 book
+	$(PY) -m pytest tests --nbval-lax --nbval-current-env --nbval-cell-timeout=900 book
 
 bench: $(STAMP)
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
