@@ -6,8 +6,9 @@
 * :class:`TfidfCourse` / :func:`tfidf`: TF-IDF as the course defines it.
 """
 
+from neuraltext.tokenize.bpe import BPETokenizer, pretokenize
 from neuraltext.tokenize.simple import CharTokenizer, WordTokenizer, load_tokenizer
 from neuraltext.tokenize.vocab import BOS, EOS, MASK, PAD, SPECIAL_TOKENS, UNK, Vocab
 
 __all__ = ["Vocab", "PAD", "UNK", "BOS", "EOS", "MASK", "SPECIAL_TOKENS",
-           "WordTokenizer", "CharTokenizer", "load_tokenizer"]
+           "WordTokenizer", "CharTokenizer", "BPETokenizer", "pretokenize", "load_tokenizer"]

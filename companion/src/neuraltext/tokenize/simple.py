@@ -195,12 +195,14 @@ class CharTokenizer(_VocabTokenizer):
 
 def load_tokenizer(path: str | Path):
     """Load any tokenizer saved by this package, whatever its type."""
+    from neuraltext.tokenize.bpe import BPETokenizer
+
     path = Path(path)
     try:
         kind = json.loads(path.read_text(encoding="utf-8")).get("type")
     except FileNotFoundError:
         raise FileNotFoundError(f"no tokenizer file at {path}") from None
-    classes = {c.__name__: c for c in (WordTokenizer, CharTokenizer)}
+    classes = {c.__name__: c for c in (WordTokenizer, CharTokenizer, BPETokenizer)}
     if kind not in classes:
         raise ValueError(f"{path}: unknown tokenizer type {kind!r}; expected one of {sorted(classes)}")
     return classes[kind].load(path)
