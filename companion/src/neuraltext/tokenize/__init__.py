@@ -3,12 +3,14 @@
 * :class:`Vocab` with the special tokens ``<pad> <unk> <s> </s> <mask>``;
 * :class:`WordTokenizer` (French-aware words) and :class:`CharTokenizer`;
 * :class:`BPETokenizer`: byte pair encoding trained from scratch;
-* :class:`TfidfCourse` / :func:`tfidf`: TF-IDF as the course defines it.
+* :class:`TfIdf`: TF-IDF as the course defines it.
 """
 
 from neuraltext.tokenize.bpe import BPETokenizer, pretokenize
 from neuraltext.tokenize.simple import CharTokenizer, WordTokenizer, load_tokenizer
+from neuraltext.tokenize.tfidf import TfIdf
 from neuraltext.tokenize.vocab import BOS, EOS, MASK, PAD, SPECIAL_TOKENS, UNK, Vocab
 
 __all__ = ["Vocab", "PAD", "UNK", "BOS", "EOS", "MASK", "SPECIAL_TOKENS",
-           "WordTokenizer", "CharTokenizer", "BPETokenizer", "pretokenize", "load_tokenizer"]
+           "WordTokenizer", "CharTokenizer", "BPETokenizer", "pretokenize", "load_tokenizer",
+           "TfIdf"]
