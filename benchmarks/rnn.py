@@ -1,0 +1,166 @@
+"""Our LSTM against torch.nn.LSTM: forward + backward, batch 32, 50 steps, hidden 256 (ENVIRONMENT.md).
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/rnn.py [--repeats 20] [--quick]
+
+Times, in one process and alternating round-robin (the machine is shared and noisy), the steps
+that lead from the course's equations to ``neuraltext.rnn.LSTM``:
+
+  1. naive      the course form: four gates, each ``W_gate [h_{t-1}, x_t] + b`` (four matmuls a step)
+  2. fused      the four gates stacked into one (4H, H+I) matrix: one matmul a step
+  3. precompute ``W_xh x_t + b`` for all T steps in one matmul; only ``W_hh h_{t-1}`` in the loop
+               (this is ``neuraltext.rnn.LSTM`` as shipped)
+  4. scripted  step 3 with the loop compiled by ``torch.jit.script`` (no Python per step)
+
+and prints each one's median time and its ratio to ``torch.nn.LSTM`` (the ATen C++ loop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import torch  # noqa: E402
+from torch import Tensor, nn  # noqa: E402
+
+from neuraltext.rnn import LSTM  # noqa: E402
+
+
+class NaiveLSTM(nn.Module):
+    """The course's LSTM verbatim: each gate multiplies the concatenation [h_{t-1}, x_t]."""
+
+    def __init__(self, ours: LSTM):
+        super().__init__()
+        cell = ours.cells[0]
+        W = torch.cat([cell.W_hh, cell.W_xh], dim=1).detach()  # (4H, H + I) acting on [h, x]
+        self.W = nn.ParameterList(nn.Parameter(w.clone()) for w in W.chunk(4))  # W_f, W_i, W_C, W_o
+        self.b = nn.ParameterList(nn.Parameter(b.clone()) for b in cell.b.detach().chunk(4))
+
+    def forward(self, x: Tensor) -> Tensor:  # x (B, T, I)
+        B, T, _ = x.shape
+        H = self.W[0].size(0)
+        h = c = x.new_zeros(B, H)
+        outs = []
+        for t in range(T):
+            hx = torch.cat([h, x[:, t]], dim=1)
+            f = torch.sigmoid(hx @ self.W[0].t() + self.b[0])
+            i = torch.sigmoid(hx @ self.W[1].t() + self.b[1])
+            g = torch.tanh(hx @ self.W[2].t() + self.b[2])
+            o = torch.sigmoid(hx @ self.W[3].t() + self.b[3])
+            c = f * c + i * g
+            h = o * torch.tanh(c)
+            outs.append(h)
+        return torch.stack(outs, 1)
+
+
+class FusedLSTM(nn.Module):
+    """Step 2: the four gate matrices stacked, one matmul per step, still on [h_{t-1}, x_t]."""
+
+    def __init__(self, ours: LSTM):
+        super().__init__()
+        cell = ours.cells[0]
+        self.W = nn.Parameter(torch.cat([cell.W_hh, cell.W_xh], dim=1).detach().clone())  # (4H, H+I)
+        self.b = nn.Parameter(cell.b.detach().clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, T, _ = x.shape
+        H = self.W.size(0) // 4
+        h = c = x.new_zeros(B, H)
+        outs = []
+        for t in range(T):
+            gates = torch.addmm(self.b, torch.cat([h, x[:, t]], dim=1), self.W.t())
+            f, i, g, o = gates.chunk(4, 1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outs.append(h)
+        return torch.stack(outs, 1)
+
+
+@torch.jit.script
+def _lstm_loop(xw: Tensor, W_hh: Tensor, h: Tensor, c: Tensor) -> Tensor:
+    """The loop of step 3 (same equations as LSTMCell.step), compiled to TorchScript."""
+    outs: list[Tensor] = []
+    for t in range(xw.size(0)):
+        gates = torch.addmm(xw[t], h, W_hh.t())
+        f, i, g, o = gates.chunk(4, 1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        outs.append(h)
+    return torch.stack(outs, 1)
+
+
+class ScriptedLSTM(nn.Module):
+    """Step 4: our module's parameters, the time loop in TorchScript."""
+
+    def __init__(self, ours: LSTM):
+        super().__init__()
+        self.cell = ours.cells[0]
+
+    def forward(self, x: Tensor) -> Tensor:
+        xw = self.cell.project_input(x.transpose(0, 1))  # (T, B, 4H)
+        h = x.new_zeros(x.size(0), self.cell.hidden_size)
+        return _lstm_loop(xw, self.cell.W_hh, h, h)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--input", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="5 repeats (smoke test)")
+    args = parser.parse_args()
+    repeats = 5 if args.quick else args.repeats
+    torch.manual_seed(0)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+
+    ref = nn.LSTM(args.input, args.hidden, batch_first=True)
+    ours = LSTM.from_torch(ref)
+    x = torch.randn(args.batch, args.steps, args.input)
+
+    contenders = {
+        "torch.nn.LSTM": lambda: ref(x)[0],
+        "1 naive (4 matmuls/step)": NaiveLSTM(ours),
+        "2 fused gates (1 matmul/step)": FusedLSTM(ours),
+        "3 + precomputed W_xh x (neuraltext.rnn.LSTM)": lambda: ours(x)[0],
+        "4 + torch.jit.script loop": ScriptedLSTM(ours),
+    }
+    fns = {k: (v if not isinstance(v, nn.Module) else (lambda m=v: m(x))) for k, v in contenders.items()}
+
+    # all compute the same thing
+    expected = ref(x)[0]
+    for name, fn in fns.items():
+        err = (fn() - expected).abs().max().item()
+        assert err < 1e-5, f"{name} differs from torch.nn.LSTM by {err}"
+
+    def once(fn) -> float:
+        start = time.perf_counter()
+        out = fn()
+        out.sum().backward()
+        return time.perf_counter() - start
+
+    for fn in fns.values():  # warm-up (TorchScript profiles its first runs)
+        for _ in range(3):
+            once(fn)
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):  # alternate: each round times every contender once
+        for name, fn in fns.items():
+            times[name].append(once(fn))
+
+    base = statistics.median(times["torch.nn.LSTM"])
+    print(f"LSTM fwd+bwd, batch {args.batch}, {args.steps} steps, input {args.input}, hidden {args.hidden}, "
+          f"{torch.get_num_threads()} threads, median of {repeats} alternating rounds")
+    print(f"{'implementation':48s} {'ms':>8s} {'x torch.nn':>11s}")
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        print(f"{name:48s} {1e3 * med:8.1f} {med / base:10.2f}x")
+    ratio = statistics.median(times["3 + precomputed W_xh x (neuraltext.rnn.LSTM)"]) / base
+    print(f"ratio neuraltext.rnn.LSTM / torch.nn.LSTM = {ratio:.2f} (target <= 1.25)")
+
+
+if __name__ == "__main__":
+    main()
