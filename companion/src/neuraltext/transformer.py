@@ -36,6 +36,8 @@ __all__ = [
     "DecoderBlock",
     "Transformer",
     "greedy_decode",
+    "transformer_loss",
+    "translate",
 ]
 
 ACTIVATIONS = {
@@ -240,6 +242,12 @@ class Transformer(nn.Module):
         Positional = SinusoidalPositionalEncoding if cfg.positional == "sinusoidal" else LearnedPositionalEncoding
         self.src_embed = nn.Embedding(cfg.src_vocab_size, cfg.d_model, padding_idx=cfg.pad_id)
         self.tgt_embed = nn.Embedding(cfg.tgt_vocab_size, cfg.d_model, padding_idx=cfg.pad_id)
+        for embed in (self.src_embed, self.tgt_embed):
+            # std d^-1/2, so that after the * sqrt(d) below the token vectors have entries of size ~1,
+            # like the positional encoding (with the default std 1 they would drown it)
+            nn.init.normal_(embed.weight, std=cfg.d_model ** -0.5)
+            with torch.no_grad():
+                embed.weight[cfg.pad_id].zero_()
         self.src_pos = Positional(cfg.d_model, cfg.max_len)
         self.tgt_pos = Positional(cfg.d_model, cfg.max_len)
         self.dropout = nn.Dropout(cfg.dropout)
@@ -332,3 +340,29 @@ def greedy_decode(model: Transformer, src: torch.Tensor, bos_id: int, eos_id: in
             break
     model.train(was_training)
     return ys[:, 1:]
+
+
+# ------------------------------------------------------------- training on (source, target) pairs
+def transformer_loss(model: Transformer, batch) -> torch.Tensor:
+    """Teacher-forced cross-entropy, averaged over real (non-pad) target symbols.
+
+    ``batch = (src (B, S), src_lengths (B,), tgt_in (B, T), tgt_out (B, T))`` -- the format of
+    :func:`neuraltext.seq2seq.make_batches`, so the transformer trains on the very batches of the
+    recurrent model: tgt_in = <bos> y_1 .. y_n, tgt_out = y_1 .. y_n <eos>.
+    """
+    src, _, tgt_in, tgt_out = batch
+    logits = model(src, tgt_in)  # (B, T, V)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1), ignore_index=model.cfg.pad_id)
+
+
+@torch.no_grad()
+def translate(model: Transformer, sources, src_vocab, tgt_vocab, max_len: int = 12, batch_size: int = 256) -> list[str]:
+    """Greedy-decode a list of strings with character vocabularies (``batch`` / ``decode`` /
+    ``bos_id`` / ``eos_id``, as :class:`neuraltext.data.dates.CharVocab`); returns strings."""
+    device = next(model.parameters()).device
+    preds = []
+    for k in range(0, len(sources), batch_size):
+        src, _ = src_vocab.batch(list(sources[k:k + batch_size]), eos=True, device=device)  # (B, S)
+        ids = greedy_decode(model, src, tgt_vocab.bos_id, tgt_vocab.eos_id, max_len)  # (B, <= max_len)
+        preds.extend(tgt_vocab.decode(row) for row in ids.tolist())
+    return preds
