@@ -1,0 +1,383 @@
+"""Word vectors from counts: co-occurrence matrix, PPMI, truncated SVD (chapter 2).
+
+"You shall know a word by the company it keeps" (Firth): two words that appear among the same
+neighbours get similar rows in the **co-occurrence matrix**
+
+$$ C_{ij} = \\#\\{(s, p, q) : w_{s,p} = i,\\ w_{s,q} = j,\\ 0 < |p - q| \\le \\text{window}\\} $$
+
+(in sentence ``s``, word ``i`` at position ``p`` and word ``j`` at position ``q`` within the window;
+symmetric, zero diagonal unless a word repeats nearby). Raw counts are dominated by frequent words
+(``le``, ``est``, ``.``); **positive pointwise mutual information** measures instead how much more
+often two words meet than if they were independent,
+
+$$ \\mathrm{PPMI}_{ij} = \\max\\Big(0,\\ \\log \\frac{C_{ij} \\, \\sum_{kl} C_{kl}}
+   {\\sum_k C_{ik} \\, \\sum_k C_{kj}}\\Big). $$
+
+A **truncated SVD** keeps the ``k`` largest singular values,
+
+$$ X \\approx U_k D_k V_k^\\top, \\qquad \\text{word vectors} = U_k D_k \\in \\mathbb{R}^{|V| \\times k}, $$
+
+which compresses a ``|V| x |V|`` matrix into ``k``-dimensional word vectors in which words with
+similar contexts are close (cosine similarity).
+
+:class:`CooccurrenceSVD` does it all in the scikit-learn way (``fit`` on sentences, learned
+attributes ending in ``_``). The counting is vectorised (one NumPy pass per window offset, no loop
+over pairs) into a SciPy CSR matrix; the SVD runs ``torch.svd_lowrank`` on a torch CSR tensor
+(GPU-capable), with SciPy's ``svds``, scikit-learn's ``TruncatedSVD`` and a dense SVD as references.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator
+
+__all__ = ["build_vocabulary", "cooccurrence_matrix", "ppmi", "truncated_svd", "svd_flip",
+           "CooccurrenceSVD", "TOY_CORPUS", "TOY_VOCABULARY"]
+
+SVD_METHODS = ("torch", "scipy", "sklearn", "dense")
+
+
+# ---------------------------------------------------------------------------- counting
+def build_vocabulary(sentences: Sequence[Sequence[str]], min_count: int = 1,
+                     max_vocab: int | None = None) -> tuple[list[str], np.ndarray]:
+    """Words seen at least ``min_count`` times, most frequent first (ties alphabetical), and their counts.
+
+    :func:`cooccurrence_matrix` accepts any word list: the course's toy example, for instance,
+    orders its vocabulary by first appearance.
+    """
+    if min_count < 1:
+        raise ValueError(f"min_count must be >= 1, got {min_count}")
+    counts: Counter[str] = Counter()
+    n = 0
+    for s in sentences:
+        if isinstance(s, str):
+            raise TypeError("sentences must be lists of tokens, e.g. [text.split() for text in texts]")
+        counts.update(s)
+        n += 1
+    if n == 0 or not counts:
+        raise ValueError("empty corpus: no sentences with tokens to count")
+    kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+    if max_vocab is not None:
+        kept = kept[:max_vocab]
+    if not kept:
+        raise ValueError(f"no word occurs at least min_count={min_count} times "
+                         f"(the most frequent: {counts.most_common(1)[0]})")
+    return kept, np.array([counts[w] for w in kept], dtype=np.int64)
+
+
+def _encode(sentences: Sequence[Sequence[str]], stoi: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """All tokens as one id array (-1 = out of vocabulary) and the sentence index of each token."""
+    lengths = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
+    ids = np.fromiter((stoi.get(w, -1) for s in sentences for w in s), dtype=np.int64,
+                      count=int(lengths.sum()))
+    sent = np.repeat(np.arange(len(sentences), dtype=np.int64), lengths)
+    return ids, sent
+
+
+def cooccurrence_matrix(sentences: Sequence[Sequence[str]], vocabulary: Sequence[str],
+                        window: int = 5) -> sp.csr_matrix:
+    """Symmetric co-occurrence counts within ``window`` positions, inside each sentence.
+
+    Vectorised: for each offset ``d = 1 .. window`` the pairs ``(ids[t], ids[t + d])`` of the whole
+    corpus are taken at once (dropping pairs that straddle two sentences or touch an
+    out-of-vocabulary word) and counted in both directions. Returns a ``|V| x |V|`` float64 CSR.
+    """
+    if not isinstance(window, (int, np.integer)) or window < 1:
+        raise ValueError(f"window must be an integer >= 1, got {window!r}")
+    if isinstance(sentences, str) or (len(sentences) and isinstance(sentences[0], str)):
+        raise TypeError("sentences must be lists of tokens, e.g. [text.split() for text in texts]")
+    stoi = {w: i for i, w in enumerate(vocabulary)}
+    if len(stoi) != len(vocabulary):
+        raise ValueError("the vocabulary contains duplicate words")
+    n_words = len(stoi)
+    if n_words == 0:
+        raise ValueError("empty vocabulary")
+    ids, sent = _encode(sentences, stoi)
+    if ids.size == 0:
+        raise ValueError("empty corpus: no tokens to count")
+    keys = []
+    for d in range(1, min(window, ids.size - 1) + 1):
+        left, right = ids[:-d], ids[d:]
+        ok = (sent[:-d] == sent[d:]) & (left >= 0) & (right >= 0)
+        a, b = left[ok], right[ok]
+        keys.append(a * n_words + b)  # (a, b) and its mirror (b, a): the window is symmetric
+        keys.append(b * n_words + a)
+    keys = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
+    if n_words * n_words <= 50_000_000:  # small vocabulary: one bincount over all cells
+        flat = np.bincount(keys, minlength=n_words * n_words)
+        nz = np.flatnonzero(flat)
+        rows, cols, vals = nz // n_words, nz % n_words, flat[nz]
+    else:  # large vocabulary: sort the keys instead
+        uniq, vals = np.unique(keys, return_counts=True)
+        rows, cols = uniq // n_words, uniq % n_words
+    return sp.csr_matrix((vals.astype(np.float64), (rows, cols)), shape=(n_words, n_words))
+
+
+def ppmi(C: sp.spmatrix, alpha: float = 1.0) -> sp.csr_matrix:
+    """Positive pointwise mutual information of a co-occurrence matrix (sparse in, sparse out).
+
+    ``PPMI_ij = max(0, log(C_ij * N / (r_i * c_j)))`` with row sums ``r``, column sums ``c`` and
+    total ``N``. ``alpha < 1`` smooths the context distribution (``c_j ** alpha``, Levy et al. 2015
+    use 0.75). Zero counts stay zero (their PMI is ``-inf``, clipped to 0).
+    """
+    C = sp.csr_matrix(C, dtype=np.float64)
+    if C.nnz and C.data.min() < 0:
+        raise ValueError("co-occurrence counts must be non-negative")
+    total = C.sum()
+    if total <= 0:
+        raise ValueError("the co-occurrence matrix is all zeros: nothing to weight")
+    r = np.asarray(C.sum(axis=1)).ravel()
+    c = np.asarray(C.sum(axis=0)).ravel()
+    if alpha != 1.0:
+        c = c ** alpha
+        p_c = c / c.sum()
+    else:
+        p_c = c / total
+    coo = C.tocoo()
+    # log( P(i, j) / (P(i) P_alpha(j)) ) on the stored (non-zero) entries only
+    pmi = np.log(coo.data / total) - np.log(r[coo.row] / total) - np.log(p_c[coo.col])
+    keep = pmi > 0
+    return sp.csr_matrix((pmi[keep], (coo.row[keep], coo.col[keep])), shape=C.shape)
+
+
+# ---------------------------------------------------------------------------- SVD
+def svd_flip(U: np.ndarray, Vt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fix the sign of each singular pair: the largest-magnitude entry of each column of ``U`` is
+    positive (scikit-learn's convention). An SVD is only defined up to these signs."""
+    idx = np.abs(U).argmax(axis=0)
+    signs = np.sign(U[idx, np.arange(U.shape[1])])
+    signs[signs == 0] = 1.0
+    return U * signs, Vt * signs[:, None]
+
+
+def _to_torch_csr(X: sp.csr_matrix, device, dtype) -> torch.Tensor:
+    import warnings
+
+    X = X.tocsr()
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": we know
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(torch.from_numpy(X.indptr.astype(np.int64)),
+                                       torch.from_numpy(X.indices.astype(np.int64)),
+                                       torch.from_numpy(X.data).to(dtype), size=X.shape, device=device)
+
+
+def truncated_svd(X, k: int, method: str = "torch", n_oversamples: int = 200, n_iter: int = 6,
+                  seed: int = 0, device=None, dtype=torch.float32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``k`` largest singular triplets of ``X`` (sparse or dense), as NumPy ``U, s, Vt``.
+
+    ``s`` is in decreasing order and signs follow :func:`svd_flip`, whatever the method:
+
+    * ``"torch"``: ``torch.svd_lowrank`` (randomised range finder with ``n_iter`` power
+      iterations, ``k + n_oversamples`` random vectors; Halko et al. 2011) on a torch CSR tensor of
+      ``dtype``, on ``device``;
+    * ``"scipy"``: ``scipy.sparse.linalg.svds`` (ARPACK, iterative, accurate);
+    * ``"sklearn"``: ``sklearn.decomposition.TruncatedSVD`` (randomised, ``n_iter`` iterations);
+    * ``"dense"``: ``numpy.linalg.svd`` of the full matrix (exact; small matrices only).
+
+    The randomised methods are approximate: their accuracy on the *last* of the ``k`` values
+    depends on ``n_oversamples`` and ``n_iter``. The defaults (200, 6) reproduce the top 100 singular
+    values of a 1M-token PPMI matrix to better than 1e-4 relative (benchmarks/cooccurrence.py).
+    """
+    if method not in SVD_METHODS:
+        raise ValueError(f"unknown SVD method {method!r}; choose one of {SVD_METHODS}")
+    n_rows, n_cols = X.shape
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"the rank k must be a positive integer, got {k!r}")
+    if k > min(n_rows, n_cols) or (method == "scipy" and k >= min(n_rows, n_cols)):
+        limit = min(n_rows, n_cols) - (method == "scipy")
+        raise ValueError(f"rank k={k} is larger than the matrix allows: X is {n_rows} x {n_cols}, "
+                         f"so k <= {limit} with method={method!r} (the vocabulary is too small)")
+    if method == "dense":
+        dense = X.toarray() if sp.issparse(X) else np.asarray(X)
+        U, s, Vt = np.linalg.svd(dense, full_matrices=False)
+        U, s, Vt = U[:, :k], s[:k], Vt[:k]
+    elif method == "scipy":
+        from scipy.sparse.linalg import svds
+
+        rng = np.random.default_rng(seed)
+        U, s, Vt = svds(sp.csr_matrix(X), k=k, v0=rng.standard_normal(min(n_rows, n_cols)))
+        order = np.argsort(s)[::-1]
+        U, s, Vt = U[:, order], s[order], Vt[order]
+    elif method == "sklearn":
+        from sklearn.decomposition import TruncatedSVD
+
+        svd = TruncatedSVD(n_components=k, algorithm="randomized", n_iter=n_iter,
+                           n_oversamples=min(n_oversamples, min(n_rows, n_cols) - k), random_state=seed)
+        US = svd.fit_transform(X)
+        s, Vt = svd.singular_values_, svd.components_
+        U = US / s
+    else:
+        device = torch.device(device) if device is not None else torch.device("cpu")
+        A = _to_torch_csr(sp.csr_matrix(X), device, dtype) if sp.issparse(X) else \
+            torch.as_tensor(np.asarray(X), dtype=dtype, device=device)
+        gen_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)  # svd_lowrank draws its random test matrix from the global generator
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                U_t, s_t, V_t = torch.svd_lowrank(A, q=min(k + n_oversamples, n_rows, n_cols), niter=n_iter)
+        finally:
+            torch.random.set_rng_state(gen_state)
+        U, s, Vt = (U_t[:, :k].cpu().double().numpy(), s_t[:k].cpu().double().numpy(),
+                    V_t[:, :k].T.cpu().double().numpy())
+    U, Vt = svd_flip(np.ascontiguousarray(U), np.ascontiguousarray(Vt))
+    return U, s, Vt
+
+
+# ---------------------------------------------------------------------------- the estimator
+class CooccurrenceSVD(BaseEstimator):
+    """Count-based word vectors: co-occurrence counts -> (PPMI) -> truncated SVD.
+
+    Args:
+        window: how many positions on each side count as context (``>= 1``; a window as long as the
+            sentence counts every pair of words in the same sentence).
+        n_components: the rank ``k`` of the SVD, the size of the word vectors.
+        weighting: ``"ppmi"`` or ``"count"`` (the raw matrix, as in the course's toy example).
+        min_count, max_vocab: which words get a row (see :func:`build_vocabulary`).
+        vocabulary: use this word list (in this order) instead of building one.
+        svd: ``"torch"`` (default), ``"scipy"``, ``"sklearn"`` or ``"dense"`` (see :func:`truncated_svd`).
+        alpha: context-distribution smoothing for PPMI (1.0 = none).
+        device: where ``torch.svd_lowrank`` runs (``None``: the CPU).
+
+    Learned attributes: ``vocabulary_`` (list of words), ``word_counts_``, ``cooccurrence_`` (CSR
+    counts), ``matrix_`` (the matrix factorised: PPMI or counts), ``singular_values_``,
+    ``components_`` (``V_k^T``), ``vectors_`` (``U_k D_k``, one row per word).
+    """
+
+    def __init__(self, window: int = 5, n_components: int = 100, weighting: str = "ppmi",
+                 min_count: int = 1, max_vocab: int | None = None,
+                 vocabulary: Sequence[str] | None = None, svd: str = "torch", alpha: float = 1.0,
+                 n_iter: int = 6, n_oversamples: int = 200, seed: int = 0, device=None):
+        self.window = window
+        self.n_components = n_components
+        self.weighting = weighting
+        self.min_count = min_count
+        self.max_vocab = max_vocab
+        self.vocabulary = vocabulary
+        self.svd = svd
+        self.alpha = alpha
+        self.n_iter = n_iter
+        self.n_oversamples = n_oversamples
+        self.seed = seed
+        self.device = device
+
+    def fit(self, sentences: Iterable[Sequence[str]], y=None) -> "CooccurrenceSVD":
+        """Count, weight and factorise; ``sentences`` is a list of token lists."""
+        if self.weighting not in ("ppmi", "count"):
+            raise ValueError(f"weighting must be 'ppmi' or 'count', got {self.weighting!r}")
+        if not isinstance(self.window, (int, np.integer)) or self.window < 1:
+            raise ValueError(f"window must be an integer >= 1, got {self.window!r}")
+        sentences = list(sentences)
+        if self.vocabulary is None:
+            vocab, counts = build_vocabulary(sentences, self.min_count, self.max_vocab)
+        else:
+            vocab = list(self.vocabulary)
+            if not any(sentences):
+                raise ValueError("empty corpus: no sentences with tokens to count")
+            c = Counter(w for s in sentences for w in s)
+            counts = np.array([c[w] for w in vocab], dtype=np.int64)
+        if self.n_components > len(vocab):
+            raise ValueError(f"n_components={self.n_components} is larger than the vocabulary "
+                             f"({len(vocab)} words): the SVD cannot have more components than rows")
+        self.vocabulary_ = vocab
+        self.word_counts_ = counts
+        self._stoi = {w: i for i, w in enumerate(vocab)}
+        self.cooccurrence_ = cooccurrence_matrix(sentences, vocab, self.window)
+        self.matrix_ = ppmi(self.cooccurrence_, self.alpha) if self.weighting == "ppmi" else self.cooccurrence_
+        U, s, Vt = truncated_svd(self.matrix_, self.n_components, method=self.svd, n_iter=self.n_iter,
+                                 n_oversamples=self.n_oversamples, seed=self.seed, device=self.device)
+        self.singular_values_ = s
+        self.components_ = Vt
+        self.vectors_ = U * s
+        self._unit = self.vectors_ / np.maximum(np.linalg.norm(self.vectors_, axis=1, keepdims=True), 1e-12)
+        return self
+
+    # ------------------------------------------------------------------ using the vectors
+    def _check(self):
+        if not hasattr(self, "vectors_"):
+            raise RuntimeError("this CooccurrenceSVD is not fitted yet: call fit(sentences) first")
+
+    def index(self, word: str) -> int:
+        self._check()
+        if word not in self._stoi:
+            raise KeyError(f"{word!r} is not in the vocabulary ({len(self.vocabulary_)} words)")
+        return self._stoi[word]
+
+    def __getitem__(self, word: str) -> np.ndarray:
+        """The vector of ``word`` (a row of ``U_k D_k``)."""
+        return self.vectors_[self.index(word)]
+
+    def transform(self, words: Sequence[str]) -> np.ndarray:
+        """Vectors of several words, one row each."""
+        return self.vectors_[[self.index(w) for w in words]]
+
+    def similarity(self, a: str, b: str) -> float:
+        """Cosine similarity ``u_a . u_b / (|u_a| |u_b|)``."""
+        return float(self._unit[self.index(a)] @ self._unit[self.index(b)])
+
+    def most_similar(self, word: str | np.ndarray, topn: int = 10) -> list[tuple[str, float]]:
+        """The ``topn`` words with the highest cosine similarity to ``word`` (itself excluded)."""
+        self._check()
+        if isinstance(word, str):
+            query, exclude = self._unit[self.index(word)], {self.index(word)}
+        else:
+            query = np.asarray(word, dtype=float)
+            query, exclude = query / max(np.linalg.norm(query), 1e-12), set()
+        sims = self._unit @ query
+        order = np.argsort(-sims, kind="stable")
+        return [(self.vocabulary_[i], float(sims[i])) for i in order if i not in exclude][:topn]
+
+    def analogy(self, a: str, b: str, c: str, topn: int = 1) -> list[tuple[str, float]]:
+        """*a is to b as c is to ?*: the words closest to ``b - a + c`` (3CosAdd), inputs excluded."""
+        self._check()
+        ia, ib, ic = self.index(a), self.index(b), self.index(c)
+        query = self._unit[ib] - self._unit[ia] + self._unit[ic]
+        sims = self._unit @ (query / max(np.linalg.norm(query), 1e-12))
+        sims[[ia, ib, ic]] = -np.inf
+        order = np.argsort(-sims, kind="stable")[:topn]
+        return [(self.vocabulary_[i], float(sims[i])) for i in order]
+
+    def analogy_accuracy(self, quads: Iterable[tuple[str, str, str, str]]) -> tuple[int, int]:
+        """How many ``(a, b, c, d)`` quadruples have ``d`` as the top answer; (correct, evaluated).
+        Quadruples with a word outside the vocabulary are skipped."""
+        correct = total = 0
+        for a, b, c, d in quads:
+            if not all(w in self._stoi for w in (a, b, c, d)):
+                continue
+            total += 1
+            correct += self.analogy(a, b, c)[0][0] == d
+        return correct, total
+
+    def plot_map(self, words: Sequence[str], groups: Sequence[str] | None = None, ax=None,
+                 dims: tuple[int, int] = (0, 1), **kwargs):
+        """2-D map of chosen words: two SVD components (``dims``) of their vectors, labelled."""
+        from neuraltext.plot import embedding_map
+
+        points = self.transform(words)[:, list(dims)]
+        ax = embedding_map(points, list(words), groups=groups, ax=ax, **kwargs)
+        ax.set_xlabel(f"component {dims[0] + 1}")
+        ax.set_ylabel(f"component {dims[1] + 1}")
+        return ax
+
+
+# ---------------------------------------------------------------------------- the course's toy example
+#: The course's toy corpus (lecture notes 003): five sentences and the question asked about them,
+#: lower-cased, punctuation removed. The slide writes the question "Do cnn, svm and
+#: linear_regression appear in the same context?", but its co-occurrence matrix and its 2-D SVD
+#: coordinates count no "and" in it: we follow the numbers (chapter 2 shows they match to 1e-8).
+TOY_CORPUS: list[list[str]] = [s.split() for s in (
+    "cnn in crop analysis",
+    "cnn and svm are widely used",
+    "linear_regression performed along with svm",
+    "linear_regression for crop and farm",
+    "svm being used for farm monitoring",
+    "do cnn svm linear_regression appear in the same context",
+)]
+#: Its 22-word vocabulary, in order of first appearance (the order of the slide's rows).
+TOY_VOCABULARY: list[str] = list(dict.fromkeys(w for s in TOY_CORPUS for w in s))

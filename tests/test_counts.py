@@ -1,0 +1,208 @@
+"""Co-occurrence counts, PPMI and truncated SVD (chapter 2), against naive loops, SciPy and the
+course's toy example."""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+
+from neuraltext.counts import (TOY_CORPUS, TOY_VOCABULARY, CooccurrenceSVD, build_vocabulary,
+                               cooccurrence_matrix, ppmi, truncated_svd)
+from neuraltext.data import synthetic_corpus
+
+# The course's toy example as printed on the slide (lecture notes 003): the co-occurrence matrix
+# (22 rows, printed with 23 columns) and the 2-D word vectors U_2 D_2 (the row of "analysis" is
+# elided on the slide).
+COURSE_MATRIX = """
+0 2 1 1 1 2 1 1 1 1 1 0 0 0 0 0 0 1 1 1 1 1 1
+2 0 1 1 0 1 0 0 0 1 0 0 0 0 0 0 0 1 1 1 1 1 1
+1 1 0 1 1 0 0 0 0 1 0 0 0 1 1 0 0 0 0 0 0 0 0
+1 1 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0
+1 0 1 0 0 1 1 1 1 1 0 0 1 1 0 0 0 0 0 0 0 0 0
+2 1 0 0 1 0 1 1 2 2 1 1 1 1 1 1 1 1 1 1 1 1 1
+1 0 0 0 1 1 0 1 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0
+1 0 0 0 1 1 1 0 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0
+1 0 0 0 1 2 1 1 0 0 0 0 0 1 1 1 1 0 0 0 0 0 0
+1 1 1 0 1 2 0 0 0 0 1 1 1 1 1 0 0 1 1 1 1 1 1
+0 0 0 0 0 1 0 0 0 1 0 1 1 0 0 0 0 0 0 0 0 0 0
+0 0 0 0 0 1 0 0 0 1 1 0 1 0 0 0 0 0 0 0 0 0 0
+0 0 0 0 0 1 0 0 0 1 1 1 0 0 0 0 0 0 0 0 0 0 0
+0 0 1 0 1 1 0 0 1 1 0 0 0 0 2 1 1 0 0 0 0 0 0
+0 0 1 0 1 1 0 0 1 1 0 0 0 2 0 1 1 0 0 0 0 0 0
+0 0 0 0 0 1 0 0 1 0 0 0 0 1 1 0 1 0 0 0 0 0 0
+0 0 0 0 0 1 0 0 1 0 0 0 0 1 1 1 0 0 0 0 0 0 0
+1 1 0 0 0 1 0 0 0 1 0 0 0 0 0 0 0 1 1 1 1 1 1
+1 1 0 0 0 1 0 0 0 1 0 0 0 0 0 0 0 1 0 1 1 1 1
+1 1 0 0 0 1 0 0 0 1 0 0 0 0 0 0 0 1 1 0 1 1 1
+1 1 0 0 0 1 0 0 0 1 0 0 0 0 0 0 0 1 1 1 0 1 1
+1 1 0 0 0 1 0 0 0 1 0 0 0 0 0 0 0 1 1 1 1 1 0
+"""
+COURSE_VECTORS = [
+    [3.72113518, -0.73233585], [2.7940387, -1.40864784], [1.61178082, 0.44786021], [np.nan, np.nan],
+    [2.12245048, 1.29571556], [4.49293777, 0.58090417], [1.33312748, 0.66758743],
+    [1.33312748, 0.66758743], [2.25882809, 1.80738544], [3.56593605, -0.31006976],
+    [0.95394179, 0.079159], [0.95394179, 0.079159], [0.95394179, 0.079159],
+    [1.92921553, 1.94783497], [1.92921553, 1.94783497], [1.12301312, 1.42126096],
+    [1.12301312, 1.42126096]] + [[2.26025282, -1.31571175]] * 5
+
+
+def _naive_cooccurrence(sentences, vocab, window):
+    """The definition, one pair at a time."""
+    stoi = {w: i for i, w in enumerate(vocab)}
+    C = np.zeros((len(vocab), len(vocab)))
+    for s in sentences:
+        for p, a in enumerate(s):
+            for q, b in enumerate(s):
+                if p != q and abs(p - q) <= window and a in stoi and b in stoi:
+                    C[stoi[a], stoi[b]] += 1
+    return C
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return synthetic_corpus(100_000, seed=2)
+
+
+# ---------------------------------------------------------------------------- the toy example
+def test_toy_vocabulary_is_the_courses():
+    assert len(TOY_VOCABULARY) == 22
+    assert TOY_VOCABULARY[:6] == ["cnn", "in", "crop", "analysis", "and", "svm"]
+    assert TOY_VOCABULARY[-5:] == ["do", "appear", "the", "same", "context"]
+
+
+def test_toy_matrix_equals_the_courses():
+    """Every cell of the slide's matrix equals ours, except one stray printed column and four
+    cells where the slide contradicts its own symmetry (C[i, j] != C[j, i]): typos."""
+    ours = cooccurrence_matrix(TOY_CORPUS, TOY_VOCABULARY, window=10).toarray()
+    assert (ours == ours.T).all()
+    printed = np.array([[int(x) for x in row.split()] for row in COURSE_MATRIX.strip().splitlines()])
+    assert printed.shape == (22, 23)
+    slide = np.delete(printed, 21, axis=1)
+    differ = {tuple(ij) for ij in np.argwhere(slide != ours)}
+    assert differ == {(0, 10), (4, 12), (4, 14), (17, 17)}
+    for i, j in differ:  # each one breaks the slide's own symmetry (or its zero diagonal)
+        assert slide[i, j] != slide[j, i] or i == j
+    assert (slide == ours).sum() == 22 * 22 - 4
+
+
+@pytest.mark.parametrize("method", ["dense", "torch", "scipy", "sklearn"])
+def test_toy_svd_reproduces_the_courses_2d_vectors(method):
+    est = CooccurrenceSVD(window=10, n_components=2, weighting="count", vocabulary=TOY_VOCABULARY,
+                          svd=method).fit(TOY_CORPUS)
+    expected = np.array(COURSE_VECTORS)
+    known = ~np.isnan(expected[:, 0])
+    tol = 1e-7 if method in ("dense", "scipy", "sklearn") else 1e-5  # torch: float32 by default
+    np.testing.assert_allclose(est.vectors_[known], expected[known], rtol=0, atol=tol)
+
+
+# ---------------------------------------------------------------------------- counting and PPMI
+@pytest.mark.parametrize("window", [1, 2, 5])
+def test_vectorised_counts_equal_the_definition(window):
+    rng = np.random.default_rng(window)
+    words = [f"w{i}" for i in range(12)]
+    sentences = [list(rng.choice(words, size=rng.integers(1, 15))) for _ in range(40)]
+    vocab = words[:9]  # w9..w11 are out of vocabulary: they take a position but count for nothing
+    C = cooccurrence_matrix(sentences, vocab, window)
+    assert sp.isspmatrix_csr(C)
+    np.testing.assert_array_equal(C.toarray(), _naive_cooccurrence(sentences, vocab, window))
+
+
+def test_counts_do_not_cross_sentences():
+    C = cooccurrence_matrix([["a", "b"], ["c"]], ["a", "b", "c"], window=3).toarray()
+    np.testing.assert_array_equal(C, [[0, 1, 0], [1, 0, 0], [0, 0, 0]])
+
+
+def test_ppmi_equals_the_dense_formula(corpus):
+    vocab, _ = build_vocabulary(corpus.sentences, min_count=20)
+    C = cooccurrence_matrix(corpus.sentences, vocab, 3)
+    D = C.toarray()
+    with np.errstate(divide="ignore"):
+        pmi = np.log(D * D.sum() / (D.sum(1, keepdims=True) * D.sum(0, keepdims=True)))
+    np.testing.assert_allclose(ppmi(C).toarray(), np.maximum(pmi, 0), rtol=1e-12, atol=1e-12)
+    c = D.sum(0) ** 0.75
+    with np.errstate(divide="ignore"):
+        smoothed = np.log(D / D.sum() / (D.sum(1, keepdims=True) / D.sum()) / (c / c.sum()))
+    np.testing.assert_allclose(ppmi(C, alpha=0.75).toarray(), np.maximum(smoothed, 0), atol=1e-12)
+
+
+# ---------------------------------------------------------------------------- SVD
+def test_torch_svd_lowrank_agrees_with_scipy_on_leading_components(corpus):
+    vocab, _ = build_vocabulary(corpus.sentences, min_count=5)
+    P = ppmi(cooccurrence_matrix(corpus.sentences, vocab, 5))
+    k = 30
+    U_ref, s_ref, Vt_ref = truncated_svd(P, k, method="scipy")
+    for method, kwargs in [("torch", {}), ("sklearn", {})]:
+        U, s, Vt = truncated_svd(P, k, method=method, **kwargs)
+        np.testing.assert_allclose(s, s_ref, rtol=1e-4)
+        # leading singular vectors: the same up to sign (fixed by svd_flip), well separated values
+        top = 10
+        assert np.abs(np.abs(np.sum(U[:, :top] * U_ref[:, :top], axis=0)) - 1).max() < 1e-3
+        np.testing.assert_allclose(U[:, :top], U_ref[:, :top], atol=5e-3)
+
+
+def test_dense_svd_of_a_known_matrix():
+    rng = np.random.default_rng(0)
+    Q1, _ = np.linalg.qr(rng.standard_normal((40, 40)))
+    Q2, _ = np.linalg.qr(rng.standard_normal((30, 30)))
+    s = np.linspace(10, 1, 30)
+    X = Q1[:, :30] * s @ Q2.T
+    for method in ("dense", "scipy", "torch"):
+        _, s_hat, _ = truncated_svd(sp.csr_matrix(X), 5, method=method)
+        np.testing.assert_allclose(s_hat, s[:5], rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------- the estimator
+def test_estimator_contract_and_neighbours(corpus):
+    est = CooccurrenceSVD(window=5, n_components=50, min_count=5)
+    assert not hasattr(est, "vectors_")
+    assert est.fit(corpus.sentences) is est
+    n = len(est.vocabulary_)
+    assert est.vectors_.shape == (n, 50) and est.components_.shape == (50, n)
+    assert est.cooccurrence_.shape == est.matrix_.shape == (n, n)
+    assert (np.diff(est.singular_values_) <= 0).all()
+    assert clone(est).get_params()["window"] == 5
+    # cosine similarity, checked by hand
+    a, b = est["père"], est["mère"]
+    assert est.similarity("père", "mère") == pytest.approx(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+    neighbours = est.most_similar("père", topn=5)
+    assert len(neighbours) == 5 and "père" not in dict(neighbours)
+    sims = [s for _, s in neighbours]
+    assert sims == sorted(sims, reverse=True)
+    # the planted structure shows: organs are nearest to organs
+    organs = set(corpus.groups["organ"])
+    assert len(organs & {w for w, _ in est.most_similar("poumon", topn=5)}) >= 3
+
+
+def test_plot_map():
+    import matplotlib
+    matplotlib.use("Agg")
+    est = CooccurrenceSVD(window=10, n_components=2, weighting="count", vocabulary=TOY_VOCABULARY,
+                          svd="dense").fit(TOY_CORPUS)
+    ax = est.plot_map(["cnn", "svm", "farm"])
+    assert [t.get_text() for t in ax.texts] == ["cnn", "svm", "farm"]
+
+
+def test_bad_input(corpus):
+    with pytest.raises(ValueError, match="empty corpus"):
+        CooccurrenceSVD().fit([])
+    with pytest.raises(ValueError, match="empty corpus"):
+        CooccurrenceSVD().fit([[], []])
+    with pytest.raises(ValueError, match="window must be an integer >= 1"):
+        CooccurrenceSVD(window=0).fit(TOY_CORPUS)
+    with pytest.raises(ValueError, match="window must be an integer >= 1"):
+        cooccurrence_matrix(TOY_CORPUS, TOY_VOCABULARY, window=-2)
+    with pytest.raises(ValueError, match=r"n_components=50 is larger than the vocabulary \(22 words\)"):
+        CooccurrenceSVD(n_components=50).fit(TOY_CORPUS)
+    with pytest.raises(ValueError, match=r"rank k=30 is larger .* 22 x 22"):
+        truncated_svd(sp.identity(22, format="csr"), 30)
+    with pytest.raises(ValueError, match="unknown SVD method"):
+        truncated_svd(sp.identity(5, format="csr"), 2, method="magic")
+    with pytest.raises(TypeError, match="lists of tokens"):
+        cooccurrence_matrix(["cnn in crop"], TOY_VOCABULARY)
+    with pytest.raises(KeyError, match="not in the vocabulary"):
+        CooccurrenceSVD(window=10, n_components=2, weighting="count").fit(TOY_CORPUS).most_similar("zorglub")
+    with pytest.raises(RuntimeError, match="not fitted"):
+        CooccurrenceSVD().most_similar("cnn")
