@@ -26,6 +26,8 @@ def test_generator_is_seeded():
     a, b, c = date_pairs(200, seed=3), date_pairs(200, seed=3), date_pairs(200, seed=4)
     assert a.pairs() == b.pairs() and a.formats == b.formats
     assert a.pairs() != c.pairs()
+    head = a[:5]
+    assert head.pairs() == a.pairs()[:5] and head.formats == a.formats[:5] and a[0] == a.pairs()[0]
 
 
 def test_course_examples_are_written_as_the_issue_shows():

@@ -156,7 +156,10 @@ class DateSet:
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(zip(self.sources, self.targets))
 
-    def __getitem__(self, i: int) -> tuple[str, str]:
+    def __getitem__(self, i: int | slice) -> tuple[str, str] | DateSet:
+        """A (source, target) pair, or a smaller ``DateSet`` for a slice."""
+        if isinstance(i, slice):
+            return DateSet(self.sources[i], self.targets[i], self.formats[i])
         return self.sources[i], self.targets[i]
 
     def pairs(self) -> list[tuple[str, str]]:
