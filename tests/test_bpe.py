@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from neuraltext.data import synthetic_corpus
 from neuraltext.tokenize import SPECIAL_TOKENS, UNK, BPETokenizer, load_tokenizer, pretokenize
-from neuraltext.tokenize.bpe import PATTERN, byte_token
+from neuraltext.tokenize.bpe import byte_token, train_hf_bpe
 
 FRENCH = [
     "Ma grand-mère est très fière de moi, elle me l'a dit hier.",
@@ -66,21 +66,9 @@ def test_merges_are_learned_most_frequent_first(bpe, texts):
     assert bpe.tokenize(" mon grand-père est content") == [" mon", " grand", "-", "père", " est", " content"]
 
 
-def _hf_bpe(texts, vocab_size, min_frequency):
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
-    from neuraltext.tokenize.bpe import _BYTE_TOKENS
-
-    hf = Tokenizer(models.BPE(byte_fallback=True))
-    hf.pre_tokenizer = pre_tokenizers.Split(Regex(PATTERN), behavior="isolated")
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False,
-                                  special_tokens=list(SPECIAL_TOKENS) + _BYTE_TOKENS)
-    hf.train_from_iterator(texts, trainer)
-    return hf
-
-
 def test_same_merges_vocab_and_ids_as_hf_tokenizers(bpe, texts):
     """Same pre-tokenization, vocab_size and min_frequency: the HF trainer learns the same merges."""
-    hf = _hf_bpe(texts, 700, 2)
+    hf = train_hf_bpe(texts, vocab_size=700, min_frequency=2)
     assert [c for c, _ in hf.pre_tokenizer.pre_tokenize_str(texts[0] + FRENCH[1])] == pretokenize(texts[0] + FRENCH[1])
     model = json.loads(hf.to_str())["model"]
     hf_merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
@@ -89,6 +77,7 @@ def test_same_merges_vocab_and_ids_as_hf_tokenizers(bpe, texts):
     sample = texts[::25] + ["Le cœur de l'élève bat à 120 € — naïve 😀"]
     for t in sample:
         assert hf.encode(t).ids == bpe.encode(t), t
+        assert hf.decode(hf.encode(t).ids, skip_special_tokens=False) == t
     hf_ratio = sum(map(len, sample)) / sum(len(hf.encode(t).ids) for t in sample)
     assert bpe.compression(sample) == pytest.approx(hf_ratio, rel=0, abs=0)
     assert bpe.compression(sample) > 2.5  # 354 merges: well under one token per character

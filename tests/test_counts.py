@@ -9,8 +9,10 @@ import pytest
 import scipy.sparse as sp
 from sklearn.base import clone
 
-from neuraltext.counts import (TOY_CORPUS, TOY_VOCABULARY, CooccurrenceSVD, build_vocabulary,
-                               cooccurrence_matrix, ppmi, truncated_svd)
+import torch
+
+from neuraltext.counts import (TOY_CORPUS, TOY_COURSE_VECTORS, TOY_VOCABULARY, CooccurrenceSVD,
+                               build_vocabulary, cooccurrence_matrix, ppmi, truncated_svd)
 from neuraltext.data import synthetic_corpus
 
 # The course's toy example as printed on the slide (lecture notes 003): the co-occurrence matrix
@@ -88,13 +90,14 @@ def test_toy_matrix_equals_the_courses():
     assert (slide == ours).sum() == 22 * 22 - 4
 
 
-@pytest.mark.parametrize("method", ["dense", "torch", "scipy", "sklearn"])
+@pytest.mark.parametrize("method", ["dense", "torch", "torch_lowrank", "scipy", "sklearn"])
 def test_toy_svd_reproduces_the_courses_2d_vectors(method):
     est = CooccurrenceSVD(window=10, n_components=2, weighting="count", vocabulary=TOY_VOCABULARY,
                           svd=method).fit(TOY_CORPUS)
     expected = np.array(COURSE_VECTORS)
     known = ~np.isnan(expected[:, 0])
     tol = 1e-7 if method in ("dense", "scipy", "sklearn") else 1e-5  # torch: float32 by default
+    assert (TOY_COURSE_VECTORS[known] == expected[known]).all()
     np.testing.assert_allclose(est.vectors_[known], expected[known], rtol=0, atol=tol)
 
 
@@ -143,14 +146,27 @@ def test_torch_svd_lowrank_agrees_with_scipy_on_leading_components(corpus):
         np.testing.assert_allclose(U[:, :top], U_ref[:, :top], atol=5e-3)
 
 
+def test_our_randomized_svd_is_torch_svd_lowrank(corpus):
+    """Same algorithm, same random matrix: ours (A and A^T both CSR) equals torch.svd_lowrank."""
+    vocab, _ = build_vocabulary(corpus.sentences, min_count=5)
+    P = ppmi(cooccurrence_matrix(corpus.sentences, vocab, 5))
+    U1, s1, Vt1 = truncated_svd(P, 20, method="torch", n_oversamples=30, n_iter=3, dtype=torch.float64)
+    U2, s2, Vt2 = truncated_svd(P, 20, method="torch_lowrank", n_oversamples=30, n_iter=3, dtype=torch.float64)
+    np.testing.assert_allclose(s1, s2, rtol=1e-10)
+    np.testing.assert_allclose(U1, U2, atol=1e-8)
+    np.testing.assert_allclose(Vt1, Vt2, atol=1e-8)
+
+
 def test_dense_svd_of_a_known_matrix():
     rng = np.random.default_rng(0)
     Q1, _ = np.linalg.qr(rng.standard_normal((40, 40)))
     Q2, _ = np.linalg.qr(rng.standard_normal((30, 30)))
     s = np.linspace(10, 1, 30)
     X = Q1[:, :30] * s @ Q2.T
-    for method in ("dense", "scipy", "torch"):
+    for method in ("dense", "scipy", "torch", "torch_lowrank"):
         _, s_hat, _ = truncated_svd(sp.csr_matrix(X), 5, method=method)
+        np.testing.assert_allclose(s_hat, s[:5], rtol=1e-5)
+        _, s_hat, _ = truncated_svd(X, 5, method=method)  # dense input too
         np.testing.assert_allclose(s_hat, s[:5], rtol=1e-5)
 
 

@@ -22,8 +22,9 @@ similar contexts are close (cosine similarity).
 
 :class:`CooccurrenceSVD` does it all in the scikit-learn way (``fit`` on sentences, learned
 attributes ending in ``_``). The counting is vectorised (one NumPy pass per window offset, no loop
-over pairs) into a SciPy CSR matrix; the SVD runs ``torch.svd_lowrank`` on a torch CSR tensor
-(GPU-capable), with SciPy's ``svds``, scikit-learn's ``TruncatedSVD`` and a dense SVD as references.
+over pairs) into a SciPy CSR matrix; the SVD is the randomised algorithm of ``torch.svd_lowrank``
+on torch CSR tensors (GPU-capable), with ``torch.svd_lowrank`` itself, SciPy's ``svds``,
+scikit-learn's ``TruncatedSVD`` and a dense SVD as references.
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator
 
-__all__ = ["build_vocabulary", "cooccurrence_matrix", "ppmi", "truncated_svd", "svd_flip",
-           "CooccurrenceSVD", "TOY_CORPUS", "TOY_VOCABULARY"]
+__all__ = ["build_vocabulary", "cooccurrence_matrix", "ppmi", "randomized_svd", "truncated_svd", "svd_flip",
+           "CooccurrenceSVD", "TOY_CORPUS", "TOY_VOCABULARY", "TOY_COURSE_VECTORS"]
 
-SVD_METHODS = ("torch", "scipy", "sklearn", "dense")
+SVD_METHODS = ("torch", "torch_lowrank", "scipy", "sklearn", "dense")
 
 
 # ---------------------------------------------------------------------------- counting
@@ -167,15 +168,40 @@ def _to_torch_csr(X: sp.csr_matrix, device, dtype) -> torch.Tensor:
                                        torch.from_numpy(X.data).to(dtype), size=X.shape, device=device)
 
 
+def randomized_svd(A: torch.Tensor, At: torch.Tensor, q: int, n_iter: int,
+                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Randomised SVD (Halko, Martinsson and Tropp 2011, Algorithm 4.4), in torch.
+
+    The steps of ``torch.svd_lowrank``, given ``A`` *and* its transpose ``At`` (both CSR or dense):
+    torch's sparse CSR kernels are fast for ``A @ X`` but slow for ``A.mT @ X`` on the CPU, so the
+    transpose is stored as a CSR matrix of its own. Returns ``U (m, q), S (q,), V (n, q)``.
+
+    1. sample the range of ``A``: ``Q = orth(A R)`` with a Gaussian ``R`` of ``q`` columns;
+    2. power iterations sharpen it: ``Q = orth(A orth(A^T Q))``, ``n_iter`` times;
+    3. project and decompose the small matrix: ``B = Q^T A = (A^T Q)^T = U_B S V^T``, ``U = Q U_B``.
+    """
+    n = A.shape[1]
+    R = torch.randn(n, q, dtype=A.dtype, device=A.device, generator=generator)
+    Q = torch.linalg.qr(A @ R).Q                      # (m, q)
+    for _ in range(n_iter):
+        Q = torch.linalg.qr(At @ Q).Q                 # (n, q)
+        Q = torch.linalg.qr(A @ Q).Q                  # (m, q)
+    B = (At @ Q).mT                                   # (q, n) = Q^T A
+    U_B, S, Vh = torch.linalg.svd(B, full_matrices=False)
+    return Q @ U_B, S, Vh.mT
+
+
 def truncated_svd(X, k: int, method: str = "torch", n_oversamples: int = 200, n_iter: int = 6,
                   seed: int = 0, device=None, dtype=torch.float32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``k`` largest singular triplets of ``X`` (sparse or dense), as NumPy ``U, s, Vt``.
 
     ``s`` is in decreasing order and signs follow :func:`svd_flip`, whatever the method:
 
-    * ``"torch"``: ``torch.svd_lowrank`` (randomised range finder with ``n_iter`` power
-      iterations, ``k + n_oversamples`` random vectors; Halko et al. 2011) on a torch CSR tensor of
-      ``dtype``, on ``device``;
+    * ``"torch"``: :func:`randomized_svd` (the algorithm of ``torch.svd_lowrank``: ``n_iter`` power
+      iterations, ``k + n_oversamples`` random vectors) on torch CSR tensors of ``dtype``, on
+      ``device``;
+    * ``"torch_lowrank"``: ``torch.svd_lowrank`` itself on a torch CSR tensor (same random matrix
+      for the same ``seed``; slower on the CPU, where its transposed sparse products are slow);
     * ``"scipy"``: ``scipy.sparse.linalg.svds`` (ARPACK, iterative, accurate);
     * ``"sklearn"``: ``sklearn.decomposition.TruncatedSVD`` (randomised, ``n_iter`` iterations);
     * ``"dense"``: ``numpy.linalg.svd`` of the full matrix (exact; small matrices only).
@@ -214,16 +240,25 @@ def truncated_svd(X, k: int, method: str = "torch", n_oversamples: int = 200, n_
         U = US / s
     else:
         device = torch.device(device) if device is not None else torch.device("cpu")
-        A = _to_torch_csr(sp.csr_matrix(X), device, dtype) if sp.issparse(X) else \
-            torch.as_tensor(np.asarray(X), dtype=dtype, device=device)
-        gen_state = torch.random.get_rng_state()
-        torch.manual_seed(seed)  # svd_lowrank draws its random test matrix from the global generator
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                U_t, s_t, V_t = torch.svd_lowrank(A, q=min(k + n_oversamples, n_rows, n_cols), niter=n_iter)
-        finally:
-            torch.random.set_rng_state(gen_state)
+        q = min(k + n_oversamples, n_rows, n_cols)
+        if sp.issparse(X):
+            X = sp.csr_matrix(X)
+            A = _to_torch_csr(X, device, dtype)
+        else:
+            A = torch.as_tensor(np.asarray(X), dtype=dtype, device=device)
+        if method == "torch":
+            At = _to_torch_csr(X.T.tocsr(), device, dtype) if sp.issparse(X) else A.mT.contiguous()
+            gen = torch.Generator(device=device).manual_seed(seed)
+            U_t, s_t, V_t = randomized_svd(A, At, q, n_iter, generator=gen)
+        else:
+            state = torch.random.get_rng_state()
+            torch.manual_seed(seed)  # svd_lowrank draws its random matrix from the global generator
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    U_t, s_t, V_t = torch.svd_lowrank(A, q=q, niter=n_iter)
+            finally:
+                torch.random.set_rng_state(state)
         U, s, Vt = (U_t[:, :k].cpu().double().numpy(), s_t[:k].cpu().double().numpy(),
                     V_t[:, :k].T.cpu().double().numpy())
     U, Vt = svd_flip(np.ascontiguousarray(U), np.ascontiguousarray(Vt))
@@ -241,7 +276,8 @@ class CooccurrenceSVD(BaseEstimator):
         weighting: ``"ppmi"`` or ``"count"`` (the raw matrix, as in the course's toy example).
         min_count, max_vocab: which words get a row (see :func:`build_vocabulary`).
         vocabulary: use this word list (in this order) instead of building one.
-        svd: ``"torch"`` (default), ``"scipy"``, ``"sklearn"`` or ``"dense"`` (see :func:`truncated_svd`).
+        svd: ``"torch"`` (default), ``"torch_lowrank"``, ``"scipy"``, ``"sklearn"`` or ``"dense"``
+            (see :func:`truncated_svd`).
         alpha: context-distribution smoothing for PPMI (1.0 = none).
         device: where ``torch.svd_lowrank`` runs (``None``: the CPU).
 
@@ -355,14 +391,25 @@ class CooccurrenceSVD(BaseEstimator):
         return correct, total
 
     def plot_map(self, words: Sequence[str], groups: Sequence[str] | None = None, ax=None,
-                 dims: tuple[int, int] = (0, 1), **kwargs):
-        """2-D map of chosen words: two SVD components (``dims``) of their vectors, labelled."""
+                 dims: tuple[int, int] | None = (0, 1), **kwargs):
+        """2-D map of chosen words, labelled.
+
+        ``dims=(i, j)`` plots SVD components ``i`` and ``j`` of their vectors (the course's picture
+        when the SVD has rank 2); ``dims=None`` projects the chosen words' vectors on their own two
+        principal directions (PCA of those rows), which spreads a small set of words better.
+        """
         from neuraltext.plot import embedding_map
 
-        points = self.transform(words)[:, list(dims)]
+        X = self.transform(words)
+        if dims is None:
+            Xc = X - X.mean(axis=0)
+            _, _, Vt = np.linalg.svd(Xc, full_matrices=False)
+            points, labels = Xc @ Vt[:2].T, ("principal direction 1", "principal direction 2")
+        else:
+            points, labels = X[:, list(dims)], (f"component {dims[0] + 1}", f"component {dims[1] + 1}")
         ax = embedding_map(points, list(words), groups=groups, ax=ax, **kwargs)
-        ax.set_xlabel(f"component {dims[0] + 1}")
-        ax.set_ylabel(f"component {dims[1] + 1}")
+        ax.set_xlabel(labels[0])
+        ax.set_ylabel(labels[1])
         return ax
 
 
@@ -381,3 +428,12 @@ TOY_CORPUS: list[list[str]] = [s.split() for s in (
 )]
 #: Its 22-word vocabulary, in order of first appearance (the order of the slide's rows).
 TOY_VOCABULARY: list[str] = list(dict.fromkeys(w for s in TOY_CORPUS for w in s))
+#: The 2-D word vectors ``U_2 D_2`` printed on the slide, in vocabulary order (the row of
+#: "analysis" is elided there: NaN).
+TOY_COURSE_VECTORS: np.ndarray = np.array(
+    [[3.72113518, -0.73233585], [2.7940387, -1.40864784], [1.61178082, 0.44786021], [np.nan, np.nan],
+     [2.12245048, 1.29571556], [4.49293777, 0.58090417], [1.33312748, 0.66758743],
+     [1.33312748, 0.66758743], [2.25882809, 1.80738544], [3.56593605, -0.31006976],
+     [0.95394179, 0.079159], [0.95394179, 0.079159], [0.95394179, 0.079159],
+     [1.92921553, 1.94783497], [1.92921553, 1.94783497], [1.12301312, 1.42126096],
+     [1.12301312, 1.42126096]] + [[2.26025282, -1.31571175]] * 5)

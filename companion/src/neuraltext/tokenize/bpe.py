@@ -39,7 +39,7 @@ from pathlib import Path
 
 from neuraltext.tokenize.vocab import SPECIAL_TOKENS, UNK, Vocab
 
-__all__ = ["BPETokenizer", "PATTERN", "pretokenize", "byte_token"]
+__all__ = ["BPETokenizer", "PATTERN", "pretokenize", "byte_token", "train_hf_bpe"]
 
 #: Pre-tokenization: letters with an optional leading space, digits likewise, other symbols
 #: likewise, then whitespace (a run of spaces leaves its last space to the next word). Every
@@ -322,3 +322,22 @@ def _merge(ids: list[int], a: int, b: int, new_id: int) -> list[int]:
             out.append(ids[i])
             i += 1
     return out
+
+
+def train_hf_bpe(texts: Iterable[str], vocab_size: int = 1000, min_frequency: int = 2,
+                 byte_fallback: bool = True, specials: Sequence[str] = SPECIAL_TOKENS):
+    """The reference: a Hugging Face ``tokenizers`` BPE set up like :class:`BPETokenizer`.
+
+    Same pre-tokenization (``Split`` on :data:`PATTERN`, matches kept), same special tokens first,
+    the 256 byte tokens next when ``byte_fallback``, same ``vocab_size`` and ``min_frequency``.
+    """
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    hf = Tokenizer(models.BPE(byte_fallback=byte_fallback, unk_token=UNK if UNK in specials else None))
+    hf.pre_tokenizer = pre_tokenizers.Split(Regex(PATTERN), behavior="isolated")
+    hf.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse()])
+    extra = _BYTE_TOKENS if byte_fallback else []
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False,
+                                  special_tokens=list(specials) + extra)
+    hf.train_from_iterator(texts, trainer)
+    return hf
