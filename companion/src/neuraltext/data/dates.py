@@ -34,8 +34,10 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported only when a batch of tensors is asked for
+    import torch
 
 __all__ = [
     "MONTHS",
@@ -323,6 +325,8 @@ class CharVocab:
     def batch(self, texts: Sequence[str], bos: bool = False, eos: bool = False,
               device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Pad a batch: returns ``ids`` (B, T) long with ``<pad>`` = 0 and ``lengths`` (B,) long."""
+        import torch
+
         if len(texts) == 0:
             raise ValueError("CharVocab.batch: empty batch")
         seqs = [self.encode(t, bos=bos, eos=eos) for t in texts]
