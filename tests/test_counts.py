@@ -222,3 +222,17 @@ def test_bad_input(corpus):
         CooccurrenceSVD(window=10, n_components=2, weighting="count").fit(TOY_CORPUS).most_similar("zorglub")
     with pytest.raises(RuntimeError, match="not fitted"):
         CooccurrenceSVD().most_similar("cnn")
+
+
+def test_default_corpus_is_rich_enough_for_rank_100():
+    """The default synthetic corpus: 1M tokens, 1,000-3,000 word types, Zipf-like frequencies,
+    every word of the plotting groups present."""
+    big = synthetic_corpus()
+    vocab, counts = build_vocabulary(big.sentences)
+    assert 1_000 <= len(vocab) <= 3_000
+    ranks = np.arange(1, len(counts) + 1)
+    slope = np.polyfit(np.log(ranks[10:1000]), np.log(counts[10:1000]), 1)[0]
+    assert -2.0 < slope < -0.8, slope  # roughly Zipf: frequency ~ rank^slope
+    words = set(vocab)
+    for name, group in big.groups.items():
+        assert set(group) <= words, name

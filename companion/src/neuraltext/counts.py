@@ -407,7 +407,19 @@ class CooccurrenceSVD(BaseEstimator):
             points, labels = Xc @ Vt[:2].T, ("principal direction 1", "principal direction 2")
         else:
             points, labels = X[:, list(dims)], (f"component {dims[0] + 1}", f"component {dims[1] + 1}")
-        ax = embedding_map(points, list(words), groups=groups, ax=ax, **kwargs)
+        # words with identical vectors share one point and one label ("do/appear/the")
+        keys = [tuple(np.round(p, 9)) for p in points]
+        first: dict[tuple, int] = {}
+        merged: list[list[str]] = []
+        for i, key in enumerate(keys):
+            if key not in first:
+                first[key] = len(merged)
+                merged.append([])
+            merged[first[key]].append(words[i])
+        idx = sorted(first.values())
+        rows = [keys.index(k) for k in first]
+        ax = embedding_map(points[rows], ["/".join(merged[j]) for j in idx],
+                           groups=None if groups is None else [groups[r] for r in rows], ax=ax, **kwargs)
         ax.set_xlabel(labels[0])
         ax.set_ylabel(labels[1])
         return ax
