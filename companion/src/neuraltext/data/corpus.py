@@ -18,8 +18,8 @@ embeddings trained on the corpus. The text is synthetic and says so; word freque
 
 Around the planted structure, *everyday* sentences (first names, hobbies, places, school subjects,
 food, pets, transport, time expressions) and richer medical sentences (symptoms, drugs, services,
-sizes, durations) give the default one-million-token corpus a vocabulary of a couple of thousand
-word types with a Zipf-like frequency profile. None of them carries a gender signal other than
+sizes, durations) give the default one-million-token corpus a vocabulary of about 1,400 word
+types with a Zipf-like frequency profile. None of them carries a gender signal other than
 agreement (``léa est contente``), and the generation-specific words (ages, activities) only ever
 appear as generation contexts.
 """
@@ -536,7 +536,7 @@ def synthetic_corpus(n_tokens: int = 1_000_000, seed: int = 0, medical_share: fl
 
     Args:
         n_tokens: stop once at least this many tokens are generated (default one million, a few
-            seconds; about 2,000 word types).
+            seconds; about 1,400 word types).
         seed: the same seed always gives the same corpus.
         medical_share: fraction of sentences about organs, exams, symptoms and specialists. The other
             sentences are 60 % about family members (the planted structure), 40 % everyday life.
