@@ -1,15 +1,25 @@
 """Our LSTM against torch.nn.LSTM: forward + backward, batch 32, 50 steps, hidden 256 (ENVIRONMENT.md).
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/rnn.py [--repeats 20] [--quick]
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/rnn.py [--repeats 20] [--quick] [--threads 1,2]
 
 Times, in one process and alternating round-robin (the machine is shared and noisy), the steps
 that lead from the course's equations to ``neuraltext.rnn.LSTM``:
 
   1. naive      the course form: four gates, each ``W_gate [h_{t-1}, x_t] + b`` (four matmuls a step)
   2. fused      the four gates stacked into one (4H, H+I) matrix: one matmul a step
-  3. precompute ``W_xh x_t + b`` for all T steps in one matmul; only ``W_hh h_{t-1}`` in the loop
-               (this is ``neuraltext.rnn.LSTM`` as shipped)
+  3. precompute ``W_xh x_t + b`` for all T steps in one matmul; only ``W_hh h_{t-1}`` in the loop,
+               autograd through ``LSTMCell.step`` (``neuraltext.rnn.LSTM(..., manual_bptt=False)``)
   4. scripted  step 3 with the loop compiled by ``torch.jit.script`` (no Python per step)
+  5. manual    step 3 with BPTT written out (``LSTMLayerBPTT``): no autograd graph per step, and
+               dL/dW_hh as one product over all steps (``neuraltext.rnn.LSTM``, the default)
+
+(``torch.compile`` was tried too: ~2 minutes of compilation on this CPU and no gain over step 3.)
+
+Step 5 also does its matrix products with oneDNN (``torch.ops.mkldnn._linear_pointwise``, the
+library behind ``torch.nn.LSTM`` on CPUs) instead of the default BLAS: on the course machines (AMD
+EPYC) MKL's float32 GEMM runs at ~35 GFLOPS on one core and oneDNN's at ~75, and at this size the
+LSTM is GEMM-bound. ``--threads 1,2`` prints one table per thread count: on a busy shared machine the
+one-thread table is the steadier one.
 
 and prints each one's median time and its ratio to ``torch.nn.LSTM`` (the ATen C++ loop).
 """
@@ -113,21 +123,32 @@ def main() -> None:
     parser.add_argument("--input", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="5 repeats (smoke test)")
+    parser.add_argument("--threads", default=os.environ.get("OMP_NUM_THREADS", "2"),
+                        help="comma-separated thread counts, one table each (default: $OMP_NUM_THREADS or 2)")
     args = parser.parse_args()
+    for n in [int(t) for t in args.threads.split(",")]:
+        torch.set_num_threads(n)
+        run(args)
+        print()
+
+
+def run(args) -> None:
     repeats = 5 if args.quick else args.repeats
     torch.manual_seed(0)
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
 
     ref = nn.LSTM(args.input, args.hidden, batch_first=True)
-    ours = LSTM.from_torch(ref)
+    ours = LSTM.from_torch(ref)  # manual_bptt=True
+    readable = LSTM.from_torch(ref)
+    readable.manual_bptt = False
     x = torch.randn(args.batch, args.steps, args.input)
 
     contenders = {
         "torch.nn.LSTM": lambda: ref(x)[0],
         "1 naive (4 matmuls/step)": NaiveLSTM(ours),
         "2 fused gates (1 matmul/step)": FusedLSTM(ours),
-        "3 + precomputed W_xh x (neuraltext.rnn.LSTM)": lambda: ours(x)[0],
+        "3 + precomputed W_xh x (autograd)": lambda: readable(x)[0],
         "4 + torch.jit.script loop": ScriptedLSTM(ours),
+        "5 + hand-written BPTT (neuraltext.rnn.LSTM)": lambda: ours(x)[0],
     }
     fns = {k: (v if not isinstance(v, nn.Module) else (lambda m=v: m(x))) for k, v in contenders.items()}
 
@@ -151,15 +172,18 @@ def main() -> None:
         for name, fn in fns.items():
             times[name].append(once(fn))
 
-    base = statistics.median(times["torch.nn.LSTM"])
+    med = {k: statistics.median(v) for k, v in times.items()}
+    best = {k: min(v) for k, v in times.items()}
+    # per-round ratios: both sides timed back to back, so a slow moment affects both
+    ratios = {k: statistics.median(a / b for a, b in zip(v, times["torch.nn.LSTM"])) for k, v in times.items()}
     print(f"LSTM fwd+bwd, batch {args.batch}, {args.steps} steps, input {args.input}, hidden {args.hidden}, "
-          f"{torch.get_num_threads()} threads, median of {repeats} alternating rounds")
-    print(f"{'implementation':48s} {'ms':>8s} {'x torch.nn':>11s}")
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        print(f"{name:48s} {1e3 * med:8.1f} {med / base:10.2f}x")
-    ratio = statistics.median(times["3 + precomputed W_xh x (neuraltext.rnn.LSTM)"]) / base
-    print(f"ratio neuraltext.rnn.LSTM / torch.nn.LSTM = {ratio:.2f} (target <= 1.25)")
+          f"{torch.get_num_threads()} threads, {repeats} alternating rounds")
+    print(f"{'implementation':46s} {'median ms':>10s} {'best ms':>8s} {'x torch.nn (median of per-round ratios)':>40s}")
+    for name in times:
+        print(f"{name:46s} {1e3 * med[name]:10.1f} {1e3 * best[name]:8.1f} {ratios[name]:10.2f}x")
+    ratio = ratios["5 + hand-written BPTT (neuraltext.rnn.LSTM)"]
+    print(f"ratio neuraltext.rnn.LSTM / torch.nn.LSTM = {ratio:.2f} (target <= 1.25); "
+          f"readable autograd path: {ratios['3 + precomputed W_xh x (autograd)']:.2f}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from neuraltext.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, _permute_blocks, lengths_from_mask
 
 ATOL = 1e-6
-PAIRS = {"rnn": (RNN, nn.RNN), "lstm": (LSTM, nn.LSTM), "gru": (GRU, nn.GRU)}
+# "lstm" runs the hand-written BPTT (LSTMLayerBPTT, the default); "lstm_autograd" unrolls LSTMCell.step
+PAIRS = {"rnn": (RNN, nn.RNN), "lstm": (LSTM, nn.LSTM), "lstm_autograd": (LSTM, nn.LSTM), "gru": (GRU, nn.GRU)}
 CELLS = {"rnn": (RNNCell, nn.RNNCell), "lstm": (LSTMCell, nn.LSTMCell), "gru": (GRUCell, nn.GRUCell)}
 
 
@@ -53,7 +54,7 @@ def _flat(hn):
     return torch.cat([t.flatten() for t in hn]) if isinstance(hn, tuple) else hn.flatten()
 
 
-@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "lstm_autograd", "gru"])
 @pytest.mark.parametrize(
     "num_layers,bidirectional,with_h0,padded,batch_first",
     [
@@ -72,6 +73,9 @@ def test_sequence_module_matches_torch(kind, num_layers, bidirectional, with_h0,
     D = 2 if bidirectional else 1
     ref = ref_cls(I, H, num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first).double()
     ours = ours_cls.from_torch(ref)
+    if kind == "lstm_autograd":
+        ours.manual_bptt = False
+        kind = "lstm"
 
     x = torch.randn(B, T, I, dtype=torch.float64)
     if not batch_first:
@@ -163,6 +167,24 @@ def test_to_torch_round_trip(kind):
     xt = torch.randn(2, 3, dtype=torch.float64)
     a, b = cell(xt), ref_cell(xt)
     _close(a[0] if kind == "lstm" else a, b[0] if kind == "lstm" else b, what="cell to_torch")
+
+
+def test_manual_bptt_equals_autograd_through_the_cell():
+    """LSTMLayerBPTT's hand-written backward pass vs autograd through LSTMCell.step, padded, float64."""
+    manual = LSTM(4, 6, num_layers=2, bidirectional=True).double()
+    readable = LSTM(4, 6, num_layers=2, bidirectional=True, manual_bptt=False).double()
+    readable.load_state_dict(manual.state_dict())
+    x = torch.randn(3, 8, 4, dtype=torch.float64)
+    h0, c0 = torch.randn(4, 3, 6, dtype=torch.float64), torch.randn(4, 3, 6, dtype=torch.float64)
+    lengths = torch.tensor([8, 5, 1])
+    grads = []
+    for model in (manual, readable):
+        inputs = [t.clone().requires_grad_(True) for t in (x, h0, c0)]
+        out, (h_n, c_n) = model(inputs[0], (inputs[1], inputs[2]), lengths=lengths)
+        (out.sin().sum() + h_n.cos().sum() + (c_n * c_n).sum()).backward()
+        grads.append([out, h_n, c_n] + [t.grad for t in inputs] + [p.grad for p in model.parameters()])
+    for a, b in zip(*grads):
+        _close(a, b, atol=1e-12, what="manual vs autograd")
 
 
 def test_rnn_relu_matches_torch():

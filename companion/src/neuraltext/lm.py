@@ -233,7 +233,7 @@ def hidden_gradient_norms(cell: nn.Module, x: Tensor, loss_fn: Callable[[Tensor]
     """
     B, T, _ = x.shape
     state = cell.zero_state(B, x)
-    xw = cell.project_input(x.transpose(0, 1))  # (T, B, G*H)
+    xw = cell.project_input(x.transpose(0, 1)).unbind(0)  # T x (B, G*H)
     hs = []
     for t in range(T):
         state = cell.step(xw[t], state)
