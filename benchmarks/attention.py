@@ -1,7 +1,12 @@
 """Attention: the from-scratch path vs the fused kernel vs our default path, 128 to 4,096 tokens.
 
-    .venv/bin/python benchmarks/attention.py            # ~3-4 minutes on 2 busy CPU cores
+    .venv/bin/python benchmarks/attention.py            # 1-2 minutes on 2 CPU cores
     .venv/bin/python benchmarks/attention.py --quick    # 128..1,024 only
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/attention.py   # stable timings on a busy machine
+
+Threads: ``OMP_NUM_THREADS`` (default 2). On a shared machine whose cores are busy with other work,
+two OpenMP threads spend most of their time waiting for each other (a 0.5 ms call can take 25 ms),
+and the timings become noise; one thread gives reproducible ratios there.
 
 What is timed: forward + backward of causal self-attention on ``(B=1, h=4, T, d_k=32)`` float32
 queries, keys and values (the core of one multi-head layer), for
@@ -128,7 +133,7 @@ def saved_bytes(fn, q, k, v) -> int:
 
 # -------------------------------------------------------------------------------------- timing
 def rounds_for(T: int) -> int:
-    return {128: 30, 256: 20, 512: 12, 1024: 7, 2048: 5}.get(T, 3)
+    return {128: 60, 256: 40, 512: 24, 1024: 14, 2048: 8}.get(T, 5)
 
 
 def bench(lengths, device):
@@ -215,7 +220,7 @@ def plot(rows, path):
         ax.set_xlabel("sequence length T")
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8)
-    fig.suptitle(f"causal self-attention, B={B}, h={H}, d_k={D}, {torch.get_num_threads()} threads", fontsize=10)
+    fig.suptitle(f"causal self-attention, B={B}, h={H}, d_k={D}, threads: {torch.get_num_threads()}", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -231,7 +236,7 @@ def main(argv=None):
     _malloc_returns_large_blocks()
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     lengths = [128, 256, 512, 1024] if args.quick else [128, 256, 512, 1024, 2048, 4096]
-    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads; "
+    print(f"torch {torch.__version__}, device {device}, threads: {torch.get_num_threads()}; "
           f"causal self-attention (B={B}, h={H}, d_k={D}), forward + backward, median of alternating rounds")
     print(HEADER)
     start = time.perf_counter()
