@@ -192,7 +192,7 @@ def randomized_svd(A: torch.Tensor, At: torch.Tensor, q: int, n_iter: int,
 
 
 def truncated_svd(X, k: int, method: str = "torch", n_oversamples: int = 200, n_iter: int = 6,
-                  seed: int = 0, device=None, dtype=torch.float32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  seed: int = 0, device=None, dtype=torch.float32, cpu_threads: int | None = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``k`` largest singular triplets of ``X`` (sparse or dense), as NumPy ``U, s, Vt``.
 
     ``s`` is in decreasing order and signs follow :func:`svd_flip`, whatever the method:
@@ -205,6 +205,12 @@ def truncated_svd(X, k: int, method: str = "torch", n_oversamples: int = 200, n_
     * ``"scipy"``: ``scipy.sparse.linalg.svds`` (ARPACK, iterative, accurate);
     * ``"sklearn"``: ``sklearn.decomposition.TruncatedSVD`` (randomised, ``n_iter`` iterations);
     * ``"dense"``: ``numpy.linalg.svd`` of the full matrix (exact; small matrices only).
+
+    ``cpu_threads`` is the number of torch threads for the two torch methods on the CPU (restored
+    afterwards; ``None`` keeps torch's setting). One thread is the default because the products
+    are small (a few thousand rows times a few hundred vectors): split over threads they spend more
+    time waiting for each other than computing, badly so on a shared machine (measured on the course
+    machine under load: 0.4 s with one thread, 1.7 to 27 s with two, for the 1M-token PPMI matrix).
 
     The randomised methods are approximate: their accuracy on the *last* of the ``k`` values
     depends on ``n_oversamples`` and ``n_iter``. The defaults (200, 6) reproduce the top 100 singular
@@ -246,23 +252,33 @@ def truncated_svd(X, k: int, method: str = "torch", n_oversamples: int = 200, n_
             A = _to_torch_csr(X, device, dtype)
         else:
             A = torch.as_tensor(np.asarray(X), dtype=dtype, device=device)
-        if method == "torch":
-            At = _to_torch_csr(X.T.tocsr(), device, dtype) if sp.issparse(X) else A.mT.contiguous()
-            gen = torch.Generator(device=device).manual_seed(seed)
-            U_t, s_t, V_t = randomized_svd(A, At, q, n_iter, generator=gen)
-        else:
-            state = torch.random.get_rng_state()
-            torch.manual_seed(seed)  # svd_lowrank draws its random matrix from the global generator
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)
-                    U_t, s_t, V_t = torch.svd_lowrank(A, q=q, niter=n_iter)
-            finally:
-                torch.random.set_rng_state(state)
+        threads = torch.get_num_threads()
+        if cpu_threads is not None and device.type == "cpu":
+            torch.set_num_threads(cpu_threads)
+        try:
+            U_t, s_t, V_t = _torch_svd(X, A, method, q, n_iter, seed, device, dtype)
+        finally:
+            torch.set_num_threads(threads)
         U, s, Vt = (U_t[:, :k].cpu().double().numpy(), s_t[:k].cpu().double().numpy(),
                     V_t[:, :k].T.cpu().double().numpy())
     U, Vt = svd_flip(np.ascontiguousarray(U), np.ascontiguousarray(Vt))
     return U, s, Vt
+
+
+def _torch_svd(X, A: torch.Tensor, method: str, q: int, n_iter: int, seed: int, device, dtype):
+    """The two torch methods of :func:`truncated_svd` on the torch matrix ``A`` (made from ``X``)."""
+    if method == "torch":
+        At = _to_torch_csr(X.T.tocsr(), device, dtype) if sp.issparse(X) else A.mT.contiguous()
+        gen = torch.Generator(device=device).manual_seed(seed)
+        return randomized_svd(A, At, q, n_iter, generator=gen)
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)  # svd_lowrank draws its random matrix from the global generator
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.svd_lowrank(A, q=q, niter=n_iter)
+    finally:
+        torch.random.set_rng_state(state)
 
 
 # ---------------------------------------------------------------------------- the estimator
