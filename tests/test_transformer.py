@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from neuraltext.attention import causal_mask, padding_mask
+from neuraltext.attention import causal_mask, padding_mask, set_attention_backend
 from neuraltext.transformer import (
     DecoderBlock,
     EncoderBlock,
@@ -20,6 +20,8 @@ from neuraltext.transformer import (
     TransformerConfig,
     greedy_decode,
     sinusoidal_positional_encoding,
+    transformer_loss,
+    translate,
 )
 
 TOL = dict(atol=1e-5, rtol=1e-5)
@@ -158,11 +160,10 @@ def test_decoder_is_causal_and_shapes_follow_the_comments():
     maps = model.attention_maps(src, tgt)
     assert [w.shape for w in maps["encoder"]] == [(2, 2, 5, 5)] * 2
     assert [w.shape for w in maps["decoder_cross"]] == [(2, 2, 4, 5)] * 2
-    for backend in ("readable",):  # both paths give the same logits
-        for m in model.modules():
-            if hasattr(m, "backend"):
-                m.backend = backend
-        torch.testing.assert_close(model(src, tgt), logits, **TOL)
+    assert set_attention_backend(model, "readable") == 2 + 2 * 2  # encoder self + decoder self and cross
+    torch.testing.assert_close(model(src, tgt), logits, **TOL)  # both paths give the same logits
+    with pytest.raises(ValueError, match="backend must be one of"):
+        set_attention_backend(model, "flash")
 
 
 def test_errors_are_clear():
@@ -217,3 +218,23 @@ def test_greedy_decoding_learns_to_reverse_sequences(one_thread):
     for _ in range(n + 1):
         ys = torch.cat([ys, model(src[:1], ys)[:, -1:].argmax(-1)], dim=1)
     assert ys[0, 1:].tolist() == out[0, : n + 1].tolist()
+
+
+def test_loss_and_translate_on_character_batches():
+    """transformer_loss = cross-entropy over non-pad targets; translate = greedy_decode + decode."""
+    from neuraltext.data.dates import CharVocab
+
+    vocab = CharVocab("0123456789-")
+    cfg = TransformerConfig(d_model=16, n_heads=2, d_ff=16, dropout=0.0, src_vocab_size=len(vocab),
+                            tgt_vocab_size=len(vocab), n_encoder_layers=1, n_decoder_layers=1)
+    model = Transformer(cfg).eval()
+    src, lengths = vocab.batch(["12-3", "4"], eos=True)
+    tgt, _ = vocab.batch(["3-21", "4"], bos=True, eos=True)
+    tgt_in, tgt_out = tgt[:, :-1], tgt[:, 1:]
+    logits = model(src, tgt_in)
+    keep = tgt_out != vocab.pad_id
+    expected = nn.functional.cross_entropy(logits[keep], tgt_out[keep])
+    torch.testing.assert_close(transformer_loss(model, (src, lengths, tgt_in, tgt_out)), expected)
+    preds = translate(model, ["12-3", "4"], vocab, vocab, max_len=6)
+    ids = greedy_decode(model, src, vocab.bos_id, vocab.eos_id, max_len=6)
+    assert preds == [vocab.decode(row) for row in ids.tolist()]

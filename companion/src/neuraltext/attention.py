@@ -47,6 +47,7 @@ __all__ = [
     "causal_mask",
     "padding_mask",
     "MultiHeadAttention",
+    "set_attention_backend",
 ]
 
 #: The two ways of computing attention; "fused" is the default everywhere.
@@ -299,3 +300,15 @@ class MultiHeadAttention(nn.Module):
             heads = attention(q, k, v, mask, p, is_causal, backend="fused")  # (B, h, L, d_k)
         concat = heads.transpose(1, 2).reshape(B, L, self.d_model)  # (B, L, h * d_k): Concat(head_1..h)
         return self.W_o(concat), weights  # (B, L, d_model)
+
+
+def set_attention_backend(model: nn.Module, backend: str) -> int:
+    """Switch every :class:`MultiHeadAttention` inside ``model`` to ``backend``; returns how many."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    n = 0
+    for module in model.modules():
+        if isinstance(module, MultiHeadAttention):
+            module.backend = backend
+            n += 1
+    return n
