@@ -1,0 +1,252 @@
+"""word2vec with negative sampling: gradient, noise distribution, sub-sampling, training examples,
+the fast batched update, planted analogies, gensim export, bad input."""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from neuraltext.data import synthetic_corpus
+from neuraltext.word2vec import (
+    Word2Vec,
+    _sgns_step,
+    build_vocab,
+    keep_probability,
+    noise_distribution,
+    sample_noise,
+    sgns_gradients,
+    sgns_loss,
+    skipgram_pairs,
+)
+
+
+# ----------------------------------------------------------------------------------- the gradient
+def _random_batch(B=4, k=3, D=5, dtype=torch.float64):
+    g = torch.Generator().manual_seed(1)
+    return (torch.randn(B, D, generator=g, dtype=dtype), torch.randn(B, D, generator=g, dtype=dtype),
+            torch.randn(B, k, D, generator=g, dtype=dtype))
+
+
+def test_hand_gradient_equals_autograd():
+    h, v_out, v_neg = (t.requires_grad_() for t in _random_batch())
+    loss = sgns_loss(h, v_out, v_neg)
+    loss.backward()
+    with torch.no_grad():
+        loss2, d_h, d_out, d_neg = sgns_gradients(h, v_out, v_neg)
+    torch.testing.assert_close(loss2, loss.detach(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(d_h, h.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(d_out, v_out.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(d_neg, v_neg.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_hand_gradient_equals_finite_differences():
+    tensors = list(_random_batch(B=2, k=2, D=3))
+    _, *grads = sgns_gradients(*tensors)
+    eps = 1e-6
+    for which, grad in enumerate(grads):
+        x = tensors[which]
+        for idx in np.ndindex(*x.shape):
+            old = x[idx].item()
+            x[idx] = old + eps
+            up = sgns_loss(*tensors).item()
+            x[idx] = old - eps
+            down = sgns_loss(*tensors).item()
+            x[idx] = old
+            assert (up - down) / (2 * eps) == pytest.approx(grad[idx].item(), abs=1e-7)
+
+
+def test_batched_update_is_one_sgd_step_when_rows_do_not_repeat():
+    """The fast path (closed form + index_add_) moves W_in and W_out exactly like an SGD step on the
+    autograd gradient of the loss, when no word occurs twice in the batch."""
+    V, D, B, k, lr = 40, 6, 4, 3, 0.1
+    g = torch.Generator().manual_seed(0)
+    W_in, W_out = torch.randn(V, D, generator=g), torch.randn(V, D, generator=g)
+    perm = torch.randperm(V, generator=g)
+    centres, contexts, neg = perm[:B], perm[B:2 * B], perm[2 * B:2 * B + B * k]
+    A_in, A_out = W_in.clone().requires_grad_(), W_out.clone().requires_grad_()
+    sgns_loss(A_in[centres], A_out[contexts], A_out[neg].view(B, k, D)).backward()
+    loss = _sgns_step(W_in, W_out, centres, contexts, neg, lr)
+    torch.testing.assert_close(W_in, (A_in - lr * A_in.grad).detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(W_out, (A_out - lr * A_out.grad).detach(), rtol=1e-5, atol=1e-6)
+    assert loss > 0
+
+
+# ----------------------------------------------------------------- noise distribution, sampling
+def test_noise_distribution_is_unigram_to_the_three_quarters():
+    counts = np.array([1000, 100, 10, 1])
+    p = noise_distribution(counts)
+    expected = counts ** 0.75 / (counts ** 0.75).sum()
+    np.testing.assert_allclose(p, expected)
+    assert p[0] < counts[0] / counts.sum()  # flattened: frequent words drawn less than their share
+    assert p[-1] > counts[-1] / counts.sum()
+
+
+def test_noise_sampler_frequencies_match_the_distribution():
+    counts = np.array([500, 200, 80, 30, 10, 5])
+    p = noise_distribution(counts)
+    cdf = torch.tensor(np.cumsum(p), dtype=torch.float32)
+    cdf[-1] = 1.0
+    n = 200_000
+    draws = sample_noise(cdf, n, torch.Generator().manual_seed(0)).numpy()
+    freq = np.bincount(draws, minlength=len(p)) / n
+    # each frequency within 5 binomial standard deviations
+    np.testing.assert_array_less(np.abs(freq - p), 5 * np.sqrt(p * (1 - p) / n))
+
+
+# ------------------------------------------------------------------------------- sub-sampling
+def test_keep_probability_matches_gensim():
+    from gensim.models import Word2Vec as GensimWord2Vec
+
+    corpus = synthetic_corpus(20_000, seed=0)
+    g = GensimWord2Vec(corpus.sentences, vector_size=8, min_count=5, sample=1e-3, epochs=1, workers=1)
+    words, counts = build_vocab(corpus.sentences, min_count=5)
+    assert words[:20] == g.wv.index_to_key[:20]
+    ours = keep_probability(counts, 1e-3)
+    gensim_keep = np.array([g.wv.get_vecattr(w, "sample_int") for w in words]) / 2**32
+    np.testing.assert_allclose(ours, gensim_keep, atol=1e-6)
+    assert ours[0] < 0.5 and ours[-1] == 1.0     # the most frequent word is thinned, rare ones kept
+
+
+def test_subsampling_keeps_the_expected_share():
+    counts = np.array([50_000, 5_000, 500, 50])
+    keep = keep_probability(counts, sample=1e-3)
+    f = counts / counts.sum()
+    np.testing.assert_allclose(keep, np.minimum(1, (np.sqrt(f / 1e-3) + 1) * 1e-3 / f))
+    rng = np.random.default_rng(0)
+    ids = np.repeat(np.arange(4), counts)
+    kept = rng.random(len(ids)) < keep[ids]
+    share = np.bincount(ids[kept], minlength=4) / counts
+    np.testing.assert_array_less(np.abs(share - keep), 5 * np.sqrt(keep * (1 - keep) / counts) + 1e-12)
+    assert keep_probability(counts, 0).tolist() == [1, 1, 1, 1]
+
+
+# ------------------------------------------------------------------------------ training pairs
+def test_skipgram_pairs_of_the_course_example():
+    words = "the quick brown fox jumps over the lazy dog".split()
+    vocab = {w: i for i, w in enumerate(dict.fromkeys(words))}
+    ids = np.array([vocab[w] for w in words])
+    c, o = skipgram_pairs(ids, np.zeros(len(ids), int), window=2, dynamic=False)
+    inv = {i: w for w, i in vocab.items()}
+    pairs = Counter((inv[a], inv[b]) for a, b in zip(c, o))
+    for expected in [("the", "quick"), ("the", "brown"), ("quick", "the"), ("quick", "brown"),
+                     ("quick", "fox"), ("brown", "jumps"), ("fox", "over")]:
+        assert pairs[expected] >= 1
+    assert ("the", "fox") not in pairs and ("fox", "the") not in pairs
+    assert len(c) == 2 * (8 + 7)   # distance 1: 8 neighbours each way; distance 2: 7
+
+
+def test_skipgram_pairs_match_a_python_loop_and_respect_sentences():
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(1, 9, size=30)
+    ids = rng.integers(0, 20, size=lengths.sum())
+    sent = np.repeat(np.arange(30), lengths)
+    c, o = skipgram_pairs(ids, sent, window=3, dynamic=False)
+    expected = Counter()
+    for i in range(len(ids)):
+        for j in range(max(0, i - 3), min(len(ids), i + 4)):
+            if j != i and sent[i] == sent[j]:
+                expected[(ids[i], ids[j])] += 1
+    assert Counter(zip(c.tolist(), o.tolist())) == expected
+
+
+def test_dynamic_window_weights_near_words_more():
+    n = 50_000
+    ids = np.arange(n)                       # word index = position: the distance is readable
+    c, o = skipgram_pairs(ids, np.zeros(n, int), window=5, rng=np.random.default_rng(0))
+    dist = np.bincount(np.abs(o - c), minlength=6)[1:] / len(c)
+    expected = np.array([5, 4, 3, 2, 1]) / 15   # P(reach >= d) = (window - d + 1) / window
+    np.testing.assert_allclose(dist, expected, atol=0.01)
+
+
+# ------------------------------------------------------------------------------- the estimator
+@pytest.fixture(scope="module")
+def corpus():
+    return synthetic_corpus(400_000, seed=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(corpus):
+    torch.manual_seed(0)
+    return Word2Vec(epochs=3, batch_size=4096, seed=0, threads=1).fit(corpus, show_progress=False)
+
+
+def _analogy_accuracy(kv, corpus):
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
+        f.write(corpus.analogy_file())
+    acc, _ = kv.evaluate_word_analogies(f.name)
+    Path(f.name).unlink()
+    return acc
+
+
+def test_planted_analogies_well_above_chance(fitted, corpus):
+    acc = _analogy_accuracy(fitted.to_keyed_vectors(), corpus)
+    chance = 1 / len(fitted.vocabulary_)
+    assert acc > 20 * chance, (acc, chance)
+    assert fitted.loss_history_[-1] < 0.7 * fitted.loss_history_[0]
+
+
+def test_cbow_learns(corpus):
+    model = Word2Vec(sg=False, epochs=2, batch_size=4096, threads=1).fit(corpus, show_progress=False)
+    assert model.loss_history_[-1] < 0.7 * model.loss_history_[0]
+    acc = _analogy_accuracy(model.to_keyed_vectors(), corpus)
+    assert acc > 10 / len(model.vocabulary_)
+
+
+def test_keyed_vectors_export_round_trips(fitted, tmp_path):
+    from gensim.models import KeyedVectors
+
+    kv = fitted.to_keyed_vectors()
+    assert kv.index_to_key == fitted.vocabulary_
+    np.testing.assert_array_equal(kv.vectors, fitted.vectors_)
+    ours = fitted.most_similar("père", topn=5)
+    theirs = kv.most_similar("père", topn=5)
+    assert [w for w, _ in ours] == [w for w, _ in theirs]
+    np.testing.assert_allclose([s for _, s in ours], [s for _, s in theirs], atol=1e-5)
+    a = fitted.analogy("père", "mère", "frère", topn=3)
+    b = kv.most_similar(positive=["mère", "frère"], negative=["père"], topn=3)
+    assert [w for w, _ in a] == [w for w, _ in b]
+    # and through gensim's word2vec text format
+    kv.save_word2vec_format(str(tmp_path / "v.txt"))
+    back = KeyedVectors.load_word2vec_format(str(tmp_path / "v.txt"))
+    assert back.index_to_key == fitted.vocabulary_
+    np.testing.assert_allclose(back.vectors, fitted.vectors_, atol=1e-5)
+
+
+def test_save_load_round_trip(fitted, tmp_path):
+    path = fitted.save(tmp_path / "model.npz")
+    back = Word2Vec.load(path)
+    assert back.vocabulary_ == fitted.vocabulary_ and back.config == fitted.config
+    np.testing.assert_array_equal(back.vectors_, fitted.vectors_)
+    assert back.most_similar("mère", topn=3) == fitted.most_similar("mère", topn=3)
+
+
+def test_same_seed_same_vectors():
+    small = synthetic_corpus(20_000, seed=1)
+    a = Word2Vec(epochs=1, dim=16, seed=5).fit(small, show_progress=False)
+    b = Word2Vec(epochs=1, dim=16, seed=5).fit(small, show_progress=False)
+    np.testing.assert_array_equal(a.vectors_, b.vectors_)
+
+
+# --------------------------------------------------------------------------------- bad input
+def test_clear_errors_on_bad_input(fitted, tmp_path):
+    with pytest.raises(ValueError, match="empty"):
+        Word2Vec().fit([])
+    with pytest.raises(ValueError, match="empty"):
+        Word2Vec().fit([[], []])
+    with pytest.raises(TypeError, match="string"):
+        Word2Vec().fit("le chat dort")
+    with pytest.raises(ValueError, match="min_count"):
+        Word2Vec(min_count=5).fit([["un", "mot"]])
+    with pytest.raises(KeyError, match="'licorne' is not in the vocabulary"):
+        fitted.most_similar("licorne")
+    with pytest.raises(RuntimeError, match="not fitted"):
+        Word2Vec().most_similar("père")
+    with pytest.raises(ValueError, match="window"):
+        Word2Vec(window=0)
+    with pytest.raises(FileNotFoundError, match="no saved Word2Vec"):
+        Word2Vec.load(tmp_path / "missing.npz")
