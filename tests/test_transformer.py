@@ -18,6 +18,7 @@ from neuraltext.transformer import (
     SinusoidalPositionalEncoding,
     Transformer,
     TransformerConfig,
+    from_torch_layer,
     greedy_decode,
     sinusoidal_positional_encoding,
     transformer_loss,
@@ -238,3 +239,21 @@ def test_loss_and_translate_on_character_batches():
     preds = translate(model, ["12-3", "4"], vocab, vocab, max_len=6)
     ids = greedy_decode(model, src, vocab.bos_id, vocab.eos_id, max_len=6)
     assert preds == [vocab.decode(row) for row in ids.tolist()]
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_from_torch_layer_builds_an_equal_block(norm_first, activation):
+    enc = nn.TransformerEncoderLayer(16, 4, 24, dropout=0.0, activation=activation, batch_first=True,
+                                     norm_first=norm_first, layer_norm_eps=1e-6)
+    dec = nn.TransformerDecoderLayer(16, 4, 24, dropout=0.0, activation=activation, batch_first=True,
+                                     norm_first=norm_first, layer_norm_eps=1e-6)
+    _randomise(enc), _randomise(dec)
+    ours_enc, ours_dec = from_torch_layer(enc).eval(), from_torch_layer(dec).eval()
+    assert isinstance(ours_enc, EncoderBlock) and isinstance(ours_dec, DecoderBlock)
+    assert ours_enc.norm1.eps == 1e-6 and ours_enc.norm_first == norm_first
+    x, m = torch.randn(2, 5, 16), torch.randn(2, 7, 16)
+    torch.testing.assert_close(ours_enc(x), enc.eval()(x), **TOL)
+    torch.testing.assert_close(ours_dec(x, m), dec.eval()(x, m, tgt_mask=causal_mask(5)), **TOL)
+    with pytest.raises(ValueError, match="batch_first=True"):
+        from_torch_layer(nn.TransformerEncoderLayer(16, 4, 24))

@@ -36,6 +36,7 @@ __all__ = [
     "DecoderBlock",
     "Transformer",
     "greedy_decode",
+    "from_torch_layer",
     "transformer_loss",
     "translate",
 ]
@@ -225,6 +226,41 @@ class DecoderBlock(nn.Module):
             y = self.norm2(y + c)  # (B, T, d)
             y = self.norm3(y + self.dropout3(self.ffn(y)))  # (B, T, d)
         return (y, (w_self, w_cross)) if need_weights else y
+
+
+def from_torch_layer(layer: nn.TransformerEncoderLayer | nn.TransformerDecoderLayer) -> EncoderBlock | DecoderBlock:
+    """Our block with the configuration and weights of a ``torch.nn.TransformerEncoderLayer`` (->
+    :class:`EncoderBlock`) or ``TransformerDecoderLayer`` (-> :class:`DecoderBlock`); give both the
+    same input and masks to see them agree. The layer must be ``batch_first=True``."""
+    if not isinstance(layer, (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)):
+        raise TypeError(f"expected nn.TransformerEncoderLayer or nn.TransformerDecoderLayer, got {type(layer).__name__}")
+    if not layer.self_attn.batch_first:
+        raise ValueError("the torch layer must be built with batch_first=True (shapes (B, T, d))")
+    act = layer.activation
+    activation = {F.relu: "relu", F.gelu: "gelu"}.get(act) if callable(act) else act
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unsupported activation {act!r}: use 'relu' or 'gelu'")
+    cfg = TransformerConfig(
+        d_model=layer.self_attn.embed_dim, n_heads=layer.self_attn.num_heads, d_ff=layer.linear1.out_features,
+        dropout=layer.dropout.p, activation=activation, norm_first=layer.norm_first, norm_eps=layer.norm1.eps,
+        bias=layer.linear1.bias is not None,
+    )
+    decoder = isinstance(layer, nn.TransformerDecoderLayer)
+    block = DecoderBlock(cfg) if decoder else EncoderBlock(cfg)
+    pairs = [(block.self_attn, layer.self_attn)] + ([(block.cross_attn, layer.multihead_attn)] if decoder else [])
+    with torch.no_grad():
+        for ours, theirs in pairs:  # torch keeps W^Q, W^K, W^V stacked in one (3d, d) matrix
+            for W, w in zip((ours.W_q, ours.W_k, ours.W_v), theirs.in_proj_weight.chunk(3)):
+                W.weight.copy_(w)
+            if cfg.bias:
+                for W, b in zip((ours.W_q, ours.W_k, ours.W_v), theirs.in_proj_bias.chunk(3)):
+                    W.bias.copy_(b)
+            ours.W_o.load_state_dict(theirs.out_proj.state_dict())
+        block.ffn.W_1.load_state_dict(layer.linear1.state_dict())
+        block.ffn.W_2.load_state_dict(layer.linear2.state_dict())
+        for name in ("norm1", "norm2", "norm3") if decoder else ("norm1", "norm2"):
+            getattr(block, name).load_state_dict(getattr(layer, name).state_dict())
+    return block
 
 
 # ---------------------------------------------------------------------------------- the model
