@@ -61,6 +61,9 @@ __all__ = [
     "cbow_windows",
     "sgns_loss",
     "sgns_gradients",
+    "planted_similarity_pairs",
+    "evaluate",
+    "gensim_test_coverage",
 ]
 
 
@@ -237,10 +240,10 @@ class Word2VecConfig:
     ns_exponent: float = 0.75       # P_n(w) ∝ U(w)^ns_exponent
     sample: float = 1e-3            # sub-sampling threshold t (0: off)
     min_count: int = 5              # rarer words are dropped from the vocabulary
-    alpha: float | None = None      # start learning rate (None: 0.025 skip-gram, 0.2 CBOW)
+    alpha: float | None = None      # start learning rate (None: 0.05 skip-gram, 0.2 CBOW)
     min_alpha: float = 1e-4         # learning rate at the end (linear decay)
     epochs: int = 5
-    batch_size: int = 8192          # examples per update
+    batch_size: int = 4096          # examples per update
     dynamic_window: bool = True
     chunk_tokens: int = 2_000_000   # tokens turned into examples at a time (bounds memory)
     seed: int = 0
@@ -257,9 +260,12 @@ class Word2VecConfig:
 
     @property
     def start_alpha(self) -> float:
+        # Twice gensim's 0.025 for skip-gram: the sqrt(n) scaling of repeated rows (see
+        # _repeat_scale) makes a batch move frequent words less than one-at-a-time SGD does.
         # CBOW spreads dL/dh over the context words (1/|C| each, the true gradient of the mean),
         # where word2vec's code gives each the full dL/dh: a larger rate makes up for it.
-        return self.alpha if self.alpha is not None else (0.025 if self.sg else 0.2)
+        # Both chosen by a small sweep on the course corpus (benchmarks/word2vec.py measures them).
+        return self.alpha if self.alpha is not None else (0.05 if self.sg else 0.2)
 
 
 class Word2Vec:
@@ -332,8 +338,9 @@ class Word2Vec:
         self.loss_history_: list[float] = []
         running, running_n, done_words, step = 0.0, 0, 0, 0
         start = time.perf_counter()
+        bar_kwargs = {} if show_progress else {"disable": True}
         bar = progress(total=total_words, desc="word2vec " + ("skip-gram" if cfg.sg else "CBOW"),
-                       unit="word", unit_scale=True, disable=None if show_progress else True)
+                       unit="word", unit_scale=True, **bar_kwargs)
         for _ in range(cfg.epochs):
             for lo in range(0, n_raw, cfg.chunk_tokens):
                 hi = min(n_raw, lo + cfg.chunk_tokens)
@@ -554,3 +561,84 @@ def _cbow_step(W_in, W_out, examples, b0, b1, neg, lr) -> float:
     dh.div_(_repeat_scale(ctx, W_in.shape[0])[:, None])
     W_in.index_add_(0, ctx, dh)
     return loss
+
+
+# --------------------------------------------------------------------------------------------------
+# Evaluation, identical for our vectors and gensim's (both as KeyedVectors)
+# --------------------------------------------------------------------------------------------------
+
+def planted_similarity_pairs(groups: dict[str, list[str]], pairs_per_group: int = 20,
+                             seed: int = 0) -> str:
+    """A word-similarity list in ``wordsim353.tsv`` format built from the corpus's planted groups.
+
+    Two words of the same group (two organs, two positive feelings, two cities ...) score 10, two
+    words of different groups score 0: a model whose cosine similarities rank same-group pairs above
+    cross-group pairs gets a high Spearman correlation. ``pairs_per_group`` pairs of each kind per
+    group, drawn with a fixed seed, so every model is scored on the same list.
+    """
+    rng = np.random.default_rng(seed)
+    names = sorted(g for g in groups if len(groups[g]) >= 2)
+    if len(names) < 2:
+        raise ValueError(f"need at least two groups of two or more words, got {sorted(groups)}")
+    lines = ["# planted similarity: same group 10, different groups 0", "# word1\tword2\tscore"]
+    for name in names:
+        words = groups[name]
+        others = [w for g in names if g != name for w in groups[g] if w not in set(words)]
+        for _ in range(pairs_per_group):
+            a, b = rng.choice(len(words), size=2, replace=False)
+            lines.append(f"{words[a]}\t{words[b]}\t10")
+            lines.append(f"{words[a]}\t{others[rng.integers(len(others))]}\t0")
+    return "\n".join(lines) + "\n"
+
+
+def _tmp_text(text: str) -> Path:
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
+        f.write(text)
+    return Path(f.name)
+
+
+def evaluate(kv, corpus) -> dict[str, float]:
+    """Score gensim ``KeyedVectors`` (ours via :meth:`Word2Vec.to_keyed_vectors`, or gensim's
+    ``model.wv``) on the corpus's planted analogies (3CosAdd, gensim's ``evaluate_word_analogies``)
+    and planted similarity list (Spearman, gensim's ``evaluate_word_pairs``)."""
+    analogy_path = _tmp_text(corpus.analogy_file())
+    pairs_path = _tmp_text(planted_similarity_pairs(corpus.groups))
+    try:
+        total, sections = kv.evaluate_word_analogies(str(analogy_path))
+        _, spearman, oov = kv.evaluate_word_pairs(str(pairs_path))
+    finally:
+        analogy_path.unlink()
+        pairs_path.unlink()
+    out = {"analogy": float(total)}
+    for sec in sections:
+        n = len(sec["correct"]) + len(sec["incorrect"])
+        if sec["section"] != "Total accuracy" and n:
+            out[f"analogy/{sec['section']}"] = len(sec["correct"]) / n
+    out["similarity_spearman"] = float(spearman.statistic if hasattr(spearman, "statistic") else spearman[0])
+    out["similarity_oov_%"] = float(oov)
+    return out
+
+
+def gensim_test_coverage(vocabulary: Iterable[str]) -> dict[str, str]:
+    """How much of gensim's shipped English test sets (``questions-words.txt``, ``wordsim353.tsv``)
+    a vocabulary covers: questions / pairs whose words are all known (case-insensitive)."""
+    from gensim.test.utils import datapath
+
+    vocab = {w.lower() for w in vocabulary}
+    n_q = n_q_ok = 0
+    with open(datapath("questions-words.txt"), encoding="utf-8") as f:
+        for line in f:
+            if line.startswith(":") or not line.strip():
+                continue
+            n_q += 1
+            n_q_ok += all(w.lower() in vocab for w in line.split())
+    n_p = n_p_ok = 0
+    with open(datapath("wordsim353.tsv"), encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            n_p += 1
+            n_p_ok += all(w.lower() in vocab for w in line.split("\t")[:2])
+    return {"questions-words.txt": f"{n_q_ok}/{n_q} questions", "wordsim353.tsv": f"{n_p_ok}/{n_p} pairs"}

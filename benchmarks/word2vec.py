@@ -1,0 +1,187 @@
+"""Our word2vec against gensim's, on the same corpus with the same hyper-parameters.
+
+    .venv/bin/python benchmarks/word2vec.py                  # ~5-10 min on a busy 2-core machine
+    .venv/bin/python benchmarks/word2vec.py --tokens 300000 --rounds 1 --skip-steps   # quick look
+
+Prints
+1. what each design step bought, in corpus words per second (same corpus, one epoch, each run
+   capped at --step-seconds and extrapolated), from a plain autograd PyTorch version to ours;
+2. ours vs gensim (skip-gram, dim 100, window 5, 5 negatives, sample 1e-3, min_count 5, same epochs),
+   run alternately --rounds times: throughput ratio ours/gensim (2 torch threads vs workers=2, and
+   1 torch thread), analogy accuracy on the corpus's planted analogies and Spearman correlation on a
+   planted similarity list, both scored by gensim's own evaluation functions;
+3. the coverage of gensim's shipped English test files (questions-words.txt, wordsim353.tsv) by the
+   French corpus vocabulary.
+
+Words per second = corpus tokens x epochs / wall-clock seconds of training, for both (gensim's log
+reports "effective" words after sub-sampling instead; we count the same raw words on both sides).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("NEURALTEXT_PROGRESS", "0")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from neuraltext.data import synthetic_corpus  # noqa: E402
+from neuraltext.word2vec import (  # noqa: E402
+    Word2Vec,
+    build_vocab,
+    evaluate,
+    gensim_test_coverage,
+    keep_probability,
+    noise_distribution,
+    sample_noise,
+    sgns_loss,
+    skipgram_pairs,
+)
+
+HYPER = dict(dim=100, window=5, negative=5, sample=1e-3, min_count=5)
+
+
+# ---------------------------------------------------------------------------- the step-by-step table
+def python_pairs(ids, sentence_ids, window, rng):
+    """One pair at a time, as a first version would write it."""
+    centres, contexts = [], []
+    n = len(ids)
+    for i in range(n):
+        reach = int(rng.integers(1, window + 1))
+        for j in range(max(0, i - reach), min(n, i + reach + 1)):
+            if j != i and sentence_ids[j] == sentence_ids[i]:
+                centres.append(ids[i])
+                contexts.append(ids[j])
+    return np.array(centres), np.array(contexts)
+
+
+def autograd_run(corpus, batch_size, vectorised_pairs, seconds, threads=2):
+    """Plain PyTorch: nn.Embedding tables, the loss through autograd, torch.optim.SGD."""
+    torch.set_num_threads(threads)
+    start = time.perf_counter()
+    words, counts = build_vocab(corpus.sentences, HYPER["min_count"])
+    index = {w: i for i, w in enumerate(words)}
+    ids, sent = [], []
+    for s_id, s in enumerate(corpus.sentences):
+        for w in s:
+            if w in index:
+                ids.append(index[w])
+                sent.append(s_id)
+    ids, sent = np.array(ids), np.array(sent)
+    rng = np.random.default_rng(0)
+    kept = rng.random(len(ids)) < keep_probability(counts, HYPER["sample"])[ids]
+    make = skipgram_pairs if vectorised_pairs else python_pairs
+    centres, contexts = make(ids[kept], sent[kept], HYPER["window"], rng)
+    centres, contexts = torch.from_numpy(centres), torch.from_numpy(contexts)
+    V, D, k = len(words), HYPER["dim"], HYPER["negative"]
+    emb_in, emb_out = torch.nn.Embedding(V, D), torch.nn.Embedding(V, D)
+    torch.nn.init.uniform_(emb_in.weight, -0.5 / D, 0.5 / D)
+    torch.nn.init.zeros_(emb_out.weight)
+    opt = torch.optim.SGD([emb_in.weight, emb_out.weight], lr=0.025)
+    cdf = torch.tensor(np.cumsum(noise_distribution(counts)), dtype=torch.float32)
+    cdf[-1] = 1
+    done = 0
+    for b0 in range(0, len(centres), batch_size):
+        c, o = centres[b0:b0 + batch_size], contexts[b0:b0 + batch_size]
+        neg = sample_noise(cdf, len(c) * k).view(len(c), k)
+        loss = sgns_loss(emb_in(c), emb_out(o), emb_out(neg)) / len(c)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        done += len(c)
+        if time.perf_counter() - start > seconds:
+            break
+    elapsed = time.perf_counter() - start
+    return corpus.n_tokens * done / len(centres) / elapsed
+
+
+def ours_run(corpus, threads, epochs=1, seed=0, **kw):
+    model = Word2Vec(epochs=epochs, seed=seed, threads=threads, **HYPER, **kw)
+    start = time.perf_counter()
+    model.fit(corpus, show_progress=False)
+    return corpus.n_tokens * epochs / (time.perf_counter() - start), model
+
+
+def gensim_run(corpus, epochs=1, seed=0):
+    from gensim.models import Word2Vec as GensimWord2Vec
+
+    start = time.perf_counter()
+    model = GensimWord2Vec(corpus.sentences, vector_size=HYPER["dim"], window=HYPER["window"],
+                           negative=HYPER["negative"], sample=HYPER["sample"],
+                           min_count=HYPER["min_count"], sg=1, workers=2, epochs=epochs, seed=seed)
+    return corpus.n_tokens * epochs / (time.perf_counter() - start), model
+
+
+def steps_table(n_tokens, seconds):
+    corpus = synthetic_corpus(n_tokens, seed=1)
+    rows = [
+        ("1. autograd, pairs in a Python loop, batch 4,096", lambda: autograd_run(corpus, 4096, False, seconds)),
+        ("2. + pairs from NumPy array operations", lambda: autograd_run(corpus, 4096, True, seconds)),
+        ("3. + batch 16,384", lambda: autograd_run(corpus, 16384, True, seconds)),
+        ("4. + closed-form gradient, index_add_ (ours, batch 8,192)", lambda: ours_run(corpus, 2)[0]),
+        ("5. ours, 1 torch thread instead of 2", lambda: ours_run(corpus, 1)[0]),
+    ]
+    print(f"\n## What each step bought ({n_tokens:,}-token corpus, 1 epoch, skip-gram)\n")
+    print("| step | words/s | x previous | / gensim (same moment) |")
+    print("|---|---:|---:|---:|")
+    prev = None
+    for name, run in rows:
+        g, _ = gensim_run(corpus)        # alternate: a gensim run right before each of ours
+        wps = run()
+        ratio = f"{wps / prev:.1f}x" if prev else ""
+        print(f"| {name} | {wps:,.0f} | {ratio} | {wps / g:.2f} |", flush=True)
+        prev = wps
+
+
+# ------------------------------------------------------------------------------ ours vs gensim
+def head_to_head(n_tokens, epochs, rounds):
+    corpus = synthetic_corpus(n_tokens, seed=0)
+    print(f"\n## Ours vs gensim: {corpus}, {epochs} epochs, {rounds} round(s), alternating\n")
+    results = {"gensim (workers=2)": [], "ours (2 threads)": [], "ours (1 thread)": []}
+    for r in range(rounds):
+        for name in results:
+            if name.startswith("gensim"):
+                wps, model = gensim_run(corpus, epochs, seed=r)
+                kv = model.wv
+            else:
+                wps, model = ours_run(corpus, 2 if "2" in name else 1, epochs, seed=r)
+                kv = model.to_keyed_vectors()
+            scores = evaluate(kv, corpus)
+            results[name].append((wps, scores))
+            print(f"round {r}: {name:20s} {wps:10,.0f} words/s  analogy {scores['analogy']:.3f}  "
+                  f"similarity {scores['similarity_spearman']:.3f}", flush=True)
+    g_wps = np.mean([w for w, _ in results["gensim (workers=2)"]])
+    print("\n| model | words/s | ratio to gensim | analogy (all) | gender | generation | specialist | similarity (Spearman) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, runs in results.items():
+        wps = np.mean([w for w, _ in runs])
+
+        def m(key):
+            return np.mean([s.get(key, float("nan")) for _, s in runs])
+        print(f"| {name} | {wps:,.0f} | {wps / g_wps:.2f} | {m('analogy'):.3f} | {m('analogy/gender'):.3f} | "
+              f"{m('analogy/generation'):.3f} | {m('analogy/specialist'):.3f} | {m('similarity_spearman'):.3f} |")
+    print("\nCoverage of gensim's English test files by this vocabulary:",
+          gensim_test_coverage(build_vocab(corpus.sentences, HYPER["min_count"])[0]))
+    print(f"Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tokens", type=int, default=1_000_000)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--step-tokens", type=int, default=200_000)
+    parser.add_argument("--step-seconds", type=float, default=20.0)
+    parser.add_argument("--skip-steps", action="store_true")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    if not args.skip_steps:
+        steps_table(args.step_tokens, args.step_seconds)
+    head_to_head(args.tokens, args.epochs, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
