@@ -14,6 +14,7 @@ import torch
 from neuraltext.data import synthetic_corpus
 from neuraltext.word2vec import (
     Word2Vec,
+    _cbow_step,
     _sgns_step,
     build_vocab,
     keep_probability,
@@ -74,6 +75,27 @@ def test_batched_update_is_one_sgd_step_when_rows_do_not_repeat():
     torch.testing.assert_close(W_in, (A_in - lr * A_in.grad).detach(), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(W_out, (A_out - lr * A_out.grad).detach(), rtol=1e-5, atol=1e-6)
     assert loss > 0
+
+
+def test_batched_cbow_update_is_one_sgd_step_when_rows_do_not_repeat():
+    """CBOW: h is the mean of the context vectors; the fast path equals autograd's SGD step."""
+    V, D, k, lr = 60, 5, 2, 0.1
+    n_ctx = [2, 4, 3]                                   # context sizes of the three examples
+    B = len(n_ctx)
+    g = torch.Generator().manual_seed(2)
+    W_in, W_out = torch.randn(V, D, generator=g), torch.randn(V, D, generator=g)
+    perm = torch.randperm(V, generator=g)
+    contexts = perm[:sum(n_ctx)]
+    targets = perm[sum(n_ctx):sum(n_ctx) + B]
+    neg = perm[sum(n_ctx) + B:sum(n_ctx) + B + B * k]
+    slots = torch.repeat_interleave(torch.arange(B), torch.tensor(n_ctx))
+    offsets = np.concatenate([[0], np.cumsum(n_ctx)])
+    A_in, A_out = W_in.clone().requires_grad_(), W_out.clone().requires_grad_()
+    h = torch.stack([A_in[contexts[slots == b]].mean(0) for b in range(B)])
+    sgns_loss(h, A_out[targets], A_out[neg].view(B, k, D)).backward()
+    _cbow_step(W_in, W_out, (targets, slots, contexts, offsets), 0, B, neg, lr)
+    torch.testing.assert_close(W_in, (A_in - lr * A_in.grad).detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(W_out, (A_out - lr * A_out.grad).detach(), rtol=1e-5, atol=1e-6)
 
 
 # ----------------------------------------------------------------- noise distribution, sampling
