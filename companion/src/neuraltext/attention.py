@@ -14,8 +14,8 @@ Two paths compute the same thing:
   dispatches to a flash / memory-efficient kernel where the device has one (never materialising the
   ``(L, S)`` matrix), and to PyTorch's own math kernel otherwise.
 
-Both take the same arguments and agree to ~1e-6 (the tests check it), so a student reads the
-readable path and runs the fused one.
+Both take the same arguments and agree within 1e-5, values and gradients (the tests check it), so
+a student reads the readable path and runs the fused one.
 
 Mask conventions (the same as the references each function mirrors, so one can be swapped for
 the other):
