@@ -43,6 +43,10 @@ Mapping to PyTorch (``from_torch`` / ``to_torch``):
                                         z = 1 - z' = sigmoid(-(...)), i.e. W_z = -W_z', b_z = -b_z'
     GRU b_hn                            bias_hh's n block (it sits inside r * (...), so it stays apart)
 
+Speed: ``LSTM`` runs each layer with :class:`LSTMLayerBPTT`, the same equations with the backward
+pass (BPTT) written out by hand, about 2x faster on a CPU than autograd through ``LSTMCell.step``
+(``LSTM(..., manual_bptt=False)``, the readable reference; both are tested against ``torch.nn.LSTM``).
+
 The GRU's candidate: the course (Cho et al., 2014) resets the state *before* the product,
 ``W (r * h)``; PyTorch and cuDNN reset *after* it, ``r * (W h + b_hn)``. Both are available
 (``reset_after``); only the second can be loaded from / exported to ``torch.nn.GRU``.
