@@ -219,6 +219,12 @@ def test_cbow_learns(corpus):
     assert acc > 10 / len(model.vocabulary_)
 
 
+def test_two_hogwild_workers_learn_too(corpus):
+    model = Word2Vec(epochs=1, workers=2, seed=0).fit(corpus, show_progress=False)
+    assert model.loss_history_[-1] < 0.7 * model.loss_history_[0]
+    assert torch.get_num_threads() >= 1     # the thread setting was restored
+
+
 def test_keyed_vectors_export_round_trips(fitted, tmp_path):
     from gensim.models import KeyedVectors
 

@@ -40,6 +40,7 @@ import json
 import math
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -248,10 +249,14 @@ class Word2VecConfig:
     chunk_tokens: int = 2_000_000   # tokens turned into examples at a time (bounds memory)
     seed: int = 0
     device: str | None = None       # None: neuraltext.utils.get_device()
-    threads: int | None = None      # torch CPU threads (None: leave torch's setting)
+    threads: int | None = None      # torch CPU threads per operation (None: leave torch's setting)
+    workers: int = 1                # CPU: batches trained in parallel by this many Python threads,
+                                    # each torch operation on one thread (Hogwild, like gensim's
+                                    # workers; results then vary slightly from run to run)
 
     def __post_init__(self):
-        for name in ("dim", "window", "negative", "min_count", "epochs", "batch_size", "chunk_tokens"):
+        for name in ("dim", "window", "negative", "min_count", "epochs", "batch_size", "chunk_tokens",
+                     "workers"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -300,8 +305,9 @@ class Word2Vec:
         self.index_ = {w: i for i, w in enumerate(self.vocabulary_)}
         device = get_device(cfg.device)
         threads_before = torch.get_num_threads()
-        if cfg.threads is not None and device.type == "cpu":
-            torch.set_num_threads(cfg.threads)
+        if device.type == "cpu" and (cfg.threads is not None or cfg.workers > 1):
+            # with several workers each one runs its operations on its own single thread
+            torch.set_num_threads(1 if cfg.workers > 1 else cfg.threads)
         try:
             return self._fit(sentences, device, log_every, show_progress)
         finally:
@@ -331,7 +337,9 @@ class Word2Vec:
         noise_cdf[-1] = 1.0
         keep = keep_probability(self.counts_, cfg.sample)
         rng = np.random.default_rng(cfg.seed)
-        noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+        n_workers = cfg.workers if device.type == "cpu" else 1
+        noise_gens = [torch.Generator(device=device).manual_seed(cfg.seed + 1 + w) for w in range(n_workers)]
+        pool = ThreadPoolExecutor(n_workers) if n_workers > 1 else None
 
         total_words = cfg.epochs * n_raw
         alpha0, alpha1 = cfg.start_alpha, cfg.min_alpha
@@ -349,17 +357,29 @@ class Word2Vec:
                 examples = self._examples(chunk_ids[kept], chunk_sent[kept], rng, device)
                 n_examples = len(examples[0])
                 chunk_words = hi - lo
-                for b0 in range(0, n_examples, cfg.batch_size):
-                    b1 = min(n_examples, b0 + cfg.batch_size)
-                    frac = (done_words + chunk_words * b0 / n_examples) / total_words
-                    lr = alpha0 - (alpha0 - alpha1) * frac            # linear decay
-                    neg = sample_noise(noise_cdf, (b1 - b0) * cfg.negative, noise_gen)
-                    if cfg.sg:
-                        loss = _sgns_step(W_in, W_out, examples[0][b0:b1], examples[1][b0:b1], neg, lr)
-                    else:
-                        loss = _cbow_step(W_in, W_out, examples, b0, b1, neg, lr)
+                starts = range(0, n_examples, cfg.batch_size)
+
+                def run(worker: int) -> list[tuple[int, int, float]]:
+                    done = []
+                    for b0 in starts[worker::n_workers]:
+                        b1 = min(n_examples, b0 + cfg.batch_size)
+                        frac = (done_words + chunk_words * b0 / n_examples) / total_words
+                        lr = alpha0 - (alpha0 - alpha1) * frac            # linear decay
+                        neg = sample_noise(noise_cdf, (b1 - b0) * cfg.negative, noise_gens[worker])
+                        if cfg.sg:
+                            loss = _sgns_step(W_in, W_out, examples[0][b0:b1], examples[1][b0:b1], neg, lr)
+                        else:
+                            loss = _cbow_step(W_in, W_out, examples, b0, b1, neg, lr)
+                        done.append((b0, b1 - b0, loss))
+                    return done
+
+                if n_workers == 1:
+                    results = run(0)
+                else:  # Hogwild: the workers update the shared tables without locks, like gensim's
+                    results = [r for rs in pool.map(run, range(n_workers)) for r in rs]
+                for _, n, loss in sorted(results):
                     running += loss
-                    running_n += b1 - b0
+                    running_n += n
                     step += 1
                     if step % log_every == 0:
                         self.loss_history_.append(float(running) / running_n)
@@ -367,6 +387,8 @@ class Word2Vec:
                 done_words += chunk_words
                 bar.update(chunk_words)
         bar.close()
+        if pool is not None:
+            pool.shutdown()
         if running_n:
             self.loss_history_.append(float(running) / running_n)
         elapsed = time.perf_counter() - start
