@@ -16,9 +16,10 @@ that lead from the course's equations to ``neuraltext.rnn.LSTM``:
 (``torch.compile`` was tried too: ~2 minutes of compilation on this CPU and no gain over step 3.)
 
 Step 5 also does its matrix products with oneDNN (``torch.ops.mkldnn._linear_pointwise``, the
-library behind ``torch.nn.LSTM`` on CPUs) instead of the default BLAS: on the course machines (AMD
-EPYC) MKL's float32 GEMM runs at ~35 GFLOPS on one core and oneDNN's at ~75, and at this size the
-LSTM is GEMM-bound. ``--threads 1,2`` prints one table per thread count: on a busy shared machine the
+library behind ``torch.nn.LSTM`` on CPUs) instead of the default BLAS, with ``W_hh`` pre-arranged once
+per sequence in oneDNN's blocked layout (``_reorder_linear_weight``) rather than at each of the T
+products: on the course machines (AMD EPYC) MKL's float32 GEMM is about half as fast as oneDNN's, and
+once the Python overhead is gone the LSTM is GEMM-bound. ``--threads 1,2`` prints one table per thread count: on a busy shared machine the
 one-thread table is the steadier one.
 
 and prints each one's median time and its ratio to ``torch.nn.LSTM`` (the ATen C++ loop).

@@ -572,6 +572,17 @@ def _linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
     return F.linear(x, w, b)
 
 
+def _pack_weight(w: Tensor, batch: int) -> Tensor:
+    """Pre-arrange a weight that one loop multiplies many times (``W_hh``) in oneDNN's blocked
+    layout, so that the T products of the loop do not each re-arrange it. Falls back to ``w``."""
+    if _ONEDNN_LINEAR and w.device.type == "cpu" and w.dtype == torch.float32:
+        try:
+            return torch.ops.mkldnn._reorder_linear_weight(w, batch)
+        except (AttributeError, RuntimeError):
+            pass
+    return w
+
+
 class LSTMLayerBPTT(torch.autograd.Function):
     """One LSTM layer over T steps with back-propagation through time written out by hand.
 
@@ -606,9 +617,10 @@ class LSTMLayerBPTT(torch.autograd.Function):
         tcs = x.new_empty(T, B, H)  # tanh(C_1) .. tanh(C_T)
         acts = x.new_empty(T, B, G)  # gate activations f, i, C~, o
         hs[0], cs[0] = h0, c0
+        W_hh_packed = _pack_weight(W_hh, B)
         for t in range(T):
             a = acts[t]
-            torch.add(xw[t], _linear(hs[t], W_hh), out=a)  # pre-activations (B, 4H)
+            torch.add(xw[t], _linear(hs[t], W_hh_packed), out=a)  # pre-activations (B, 4H)
             cand = a[:, 2 * H : 3 * H].tanh()
             a.sigmoid_()
             a[:, 2 * H : 3 * H] = cand
@@ -636,7 +648,7 @@ class LSTMLayerBPTT(torch.autograd.Function):
         Y = torch.cat([cs[:-1], g, i], dim=2).mul_(deriv[..., : 3 * H])  # dpre_{f,i,C~} = dC_t * Y_t
         Z = tcs * deriv[..., 3 * H :]  # dpre_o = dh_t * Z_t
         K = o * (1 - tcs * tcs)  # dC_t += dh_t * K_t
-        W_hh_T = W_hh.t().contiguous()  # (H, 4H): dh_{t-1} = dg_t W_hh = linear(dg_t, W_hh^T)
+        W_hh_T = _pack_weight(W_hh.t().contiguous(), B)  # (H, 4H): dh_{t-1} = dg_t W_hh = linear(dg_t, W_hh^T)
         d_out = torch.zeros_like(tcs) if d_out is None else d_out
         dh = torch.zeros_like(hs[0]) if d_hT is None else d_hT.clone()
         dc = torch.zeros_like(cs[0]) if d_cT is None else d_cT.clone()
