@@ -62,7 +62,7 @@ def python_pairs(ids, sentence_ids, window, rng):
     return np.array(centres), np.array(contexts)
 
 
-def autograd_run(corpus, batch_size, vectorised_pairs, seconds, threads=2):
+def autograd_run(corpus, batch_size, vectorised_pairs, seconds, threads=1):
     """Plain PyTorch: nn.Embedding tables, the loss through autograd, torch.optim.SGD."""
     torch.set_num_threads(threads)
     start = time.perf_counter()
@@ -125,11 +125,14 @@ def steps_table(n_tokens, seconds, rounds=2):
         ("1. autograd, pairs in a Python loop, batch 4,096", lambda: autograd_run(corpus, 4096, False, seconds)),
         ("2. + pairs from NumPy array operations", lambda: autograd_run(corpus, 4096, True, seconds)),
         ("3. + batch 16,384", lambda: autograd_run(corpus, 16384, True, seconds)),
-        ("4. + closed-form gradient, index_add_ updates (ours, batch 4,096)", lambda: ours_run(corpus, threads=2)[0]),
-        ("5. + 2 Hogwild workers of 1 thread each, instead of 2 threads per operation",
+        ("4. + closed-form gradient, index_add_ updates (ours, batch 4,096)", lambda: ours_run(corpus, threads=1)[0]),
+        ("5. + a second core: 2 Hogwild workers of 1 thread each (ours, workers=2)",
          lambda: ours_run(corpus, workers=2)[0]),
+        ("(5'. the second core used the default way instead: 1 worker, 2 threads per operation)",
+         lambda: ours_run(corpus, threads=2)[0]),
     ]
-    print(f"\n## What each step bought ({n_tokens:,}-token corpus, 1 epoch, skip-gram)\n")
+    print(f"\n## What each step bought ({n_tokens:,}-token corpus, 1 epoch, skip-gram; "
+          "steps 1-4 on one torch thread)\n")
     print(f"best of {rounds} runs per line, each alternating with a gensim run (workers=2)\n")
     print("| step | words/s | x previous | gensim words/s (same moments) | ratio to gensim |")
     print("|---|---:|---:|---:|---:|")
@@ -190,13 +193,15 @@ def main():
     parser.add_argument("--step-seconds", type=float, default=15.0)
     parser.add_argument("--step-rounds", type=int, default=2)
     parser.add_argument("--skip-steps", action="store_true")
+    parser.add_argument("--skip-head", action="store_true", help="only the step-by-step table")
     parser.add_argument("--intra-op", action="store_true",
                         help="also time ours with 2 torch threads per operation (very slow on a busy machine)")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if not args.skip_steps:
         steps_table(args.step_tokens, args.step_seconds, args.step_rounds)
-    head_to_head(args.tokens, args.epochs, args.rounds, args.intra_op)
+    if not args.skip_head:
+        head_to_head(args.tokens, args.epochs, args.rounds, args.intra_op)
 
 
 if __name__ == "__main__":
