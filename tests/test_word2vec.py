@@ -16,9 +16,11 @@ from neuraltext.word2vec import (
     Word2Vec,
     _cbow_step,
     _sgns_step,
+    alias_table,
     build_vocab,
     keep_probability,
     noise_distribution,
+    sample_alias,
     sample_noise,
     sgns_gradients,
     sgns_loss,
@@ -117,6 +119,22 @@ def test_noise_sampler_frequencies_match_the_distribution():
     draws = sample_noise(cdf, n, torch.Generator().manual_seed(0)).numpy()
     freq = np.bincount(draws, minlength=len(p)) / n
     # each frequency within 5 binomial standard deviations
+    np.testing.assert_array_less(np.abs(freq - p), 5 * np.sqrt(p * (1 - p) / n))
+
+
+def test_alias_sampler_frequencies_match_the_distribution():
+    """The alias table (used in training) draws from the same P_n as the inverse-CDF sampler."""
+    counts = np.array([500, 200, 80, 30, 10, 5, 1])
+    p = noise_distribution(counts)
+    prob, alias = alias_table(p)
+    # the table holds the distribution exactly: column i gives prob[i]/V to i and the rest to alias[i]
+    V = len(p)
+    mass = np.bincount(np.arange(V), prob.double().numpy() / V, V) + \
+        np.bincount(alias.numpy(), (1 - prob.double().numpy()) / V, V)
+    np.testing.assert_allclose(mass, p, atol=1e-7)
+    n = 200_000
+    draws = sample_alias(prob, alias, n, torch.Generator().manual_seed(0)).numpy()
+    freq = np.bincount(draws, minlength=V) / n
     np.testing.assert_array_less(np.abs(freq - p), 5 * np.sqrt(p * (1 - p) / n))
 
 

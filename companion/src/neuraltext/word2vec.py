@@ -60,6 +60,8 @@ __all__ = [
     "noise_distribution",
     "keep_probability",
     "sample_noise",
+    "alias_table",
+    "sample_alias",
     "skipgram_pairs",
     "cbow_windows",
     "sgns_loss",
@@ -123,6 +125,38 @@ def sample_noise(noise_cdf: torch.Tensor, n: int, generator: torch.Generator | N
     inverse-CDF sampling, one binary search per draw, exact up to float32 rounding."""
     u = torch.rand(n, generator=generator, device=noise_cdf.device)
     return torch.searchsorted(noise_cdf, u, right=True).clamp_(max=len(noise_cdf) - 1)
+
+
+def alias_table(p: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Walker's alias table of a distribution ``p`` (Vose's construction), for :func:`sample_alias`.
+
+    Cut ``V`` columns of height ``1/V``; column ``i`` holds ``prob[i]·(1/V)`` of word ``i`` and the rest
+    of word ``alias[i]``, so that every word's pieces add up to ``p(w)``: a draw is then one uniform
+    column and one coin, whatever the shape of ``p``. Returns ``(prob, alias)`` (float32, int64)."""
+    p = np.asarray(p, dtype=np.float64)
+    if p.ndim != 1 or p.size == 0 or (p < 0).any() or p.sum() <= 0:
+        raise ValueError(f"p must be a non-empty 1-D array of non-negative weights, got shape {p.shape}")
+    n = len(p)
+    q = p / p.sum() * n
+    prob, alias = np.ones(n), np.arange(n)
+    small, large = [i for i in range(n) if q[i] < 1.0], [i for i in range(n) if q[i] >= 1.0]
+    while small and large:
+        s, l = small.pop(), large.pop()
+        prob[s], alias[s] = q[s], l          # column s: word s with probability q[s], else word l
+        q[l] -= 1.0 - q[s]                   # l gave away the rest of column s
+        (small if q[l] < 1.0 else large).append(l)
+    return torch.tensor(prob, dtype=torch.float32), torch.tensor(alias, dtype=torch.int64)
+
+
+def sample_alias(prob: torch.Tensor, alias: torch.Tensor, n: int,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Draw ``n`` words from the distribution of an :func:`alias_table`: pick a column ``i`` uniformly,
+    keep ``i`` with probability ``prob[i]``, else take ``alias[i]``. Same distribution as
+    :func:`sample_noise` (up to float32 rounding), but the cost does not depend on ``p``: on the course
+    corpus 5-10x faster than the binary search, which mispredicts its branches on a flat ``P_n``."""
+    i = torch.randint(len(prob), (n,), generator=generator, device=prob.device)
+    u = torch.rand(n, generator=generator, device=prob.device)
+    return torch.where(u < prob.index_select(0, i), i, alias.index_select(0, i))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -334,9 +368,8 @@ class Word2Vec:
         # word2vec's initialisation: small uniform input vectors, zero output vectors.
         W_in = ((torch.rand(V, D, generator=gen) - 0.5) / D).to(device)
         W_out = torch.zeros(V, D, device=device)
-        noise_cdf = torch.tensor(np.cumsum(noise_distribution(self.counts_, cfg.ns_exponent)),
-                                 dtype=torch.float32, device=device)
-        noise_cdf[-1] = 1.0
+        noise_prob, noise_alias = (t.to(device) for t in
+                                   alias_table(noise_distribution(self.counts_, cfg.ns_exponent)))
         keep = keep_probability(self.counts_, cfg.sample)
         rng = np.random.default_rng(cfg.seed)
         n_workers = cfg.workers if device.type == "cpu" else 1
@@ -367,7 +400,8 @@ class Word2Vec:
                         b1 = min(n_examples, b0 + cfg.batch_size)
                         frac = (done_words + chunk_words * b0 / n_examples) / total_words
                         lr = alpha0 - (alpha0 - alpha1) * frac            # linear decay
-                        neg = sample_noise(noise_cdf, (b1 - b0) * cfg.negative, noise_gens[worker])
+                        neg = sample_alias(noise_prob, noise_alias, (b1 - b0) * cfg.negative,
+                                           noise_gens[worker])
                         if cfg.sg:
                             loss = _sgns_step(W_in, W_out, examples[0][b0:b1], examples[1][b0:b1], neg, lr)
                         else:
@@ -545,7 +579,8 @@ def _output_side(W_out: torch.Tensor, h: torch.Tensor, true_words: torch.Tensor,
     B, D = h.shape
     words = torch.cat([true_words[:, None], neg.view(B, -1)], dim=1)      # (B, 1+k): column 0 is true
     v = W_out.index_select(0, words.view(-1)).view(B, -1, D)            # (B, 1+k, D)
-    z = torch.bmm(v, h.unsqueeze(2)).squeeze(2)                          # (B, 1+k) scores v_j·h
+    # (B, 1+k) scores v_j·h, as (B, 1, D) @ (B, D, 1+k): on CPU ~10x faster than v @ h[:, :, None]
+    z = torch.bmm(h.unsqueeze(1), v.transpose(1, 2)).squeeze(1)
     z[:, 1:].neg_()                                                      # z = (v_O·h, -v_1·h, ...)
     loss = -F.logsigmoid(z).sum().item()                                 # -L summed over the batch
     g = torch.sigmoid(z.neg_())                                          # 1-σ(v_O·h), σ(v_i·h)
