@@ -205,19 +205,24 @@ def load_tokenizer(name: str = "all-minilm-l6-v2") -> Any:
         raise _hub_error(resolved, err) from None
 
 
-def load_encoder(name: str = "all-minilm-l6-v2", device: Any = None) -> tuple[Any, Any]:
-    """Load an encoder (``AutoModel``) and its tokenizer, in eval mode on ``device``."""
-    from transformers import AutoModel, AutoTokenizer
+def _load(auto_class_name: str, name: str, device: Any) -> tuple[Any, Any]:
+    """Tokenizer and model for ``name`` via the ``transformers`` auto class, in eval mode."""
+    import transformers
 
     resolved = _converted(resolve(name))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(resolved.path)
-        model = AutoModel.from_pretrained(resolved.path)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(resolved.path)
+        model = getattr(transformers, auto_class_name).from_pretrained(resolved.path)
     except (OSError, ValueError) as err:
         raise _hub_error(resolved, err) from None
     if device is not None:
         model = model.to(device)
     return tokenizer, model.eval()
+
+
+def load_encoder(name: str = "all-minilm-l6-v2", device: Any = None) -> tuple[Any, Any]:
+    """Load an encoder (``AutoModel``) and its tokenizer, in eval mode on ``device``."""
+    return _load("AutoModel", name, device)
 
 
 def load_causal_lm(name: str = "smollm2-135m-instruct", device: Any = None) -> tuple[Any, Any]:
@@ -226,17 +231,7 @@ def load_causal_lm(name: str = "smollm2-135m-instruct", device: Any = None) -> t
     A GGUF checkpoint is converted to safetensors in :func:`cache_dir` the first time (~20 s) and
     loaded from there afterwards (under a second).
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    resolved = _converted(resolve(name))
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(resolved.path)
-        model = AutoModelForCausalLM.from_pretrained(resolved.path)
-    except (OSError, ValueError) as err:
-        raise _hub_error(resolved, err) from None
-    if device is not None:
-        model = model.to(device)
-    return tokenizer, model.eval()
+    return _load("AutoModelForCausalLM", name, device)
 
 
 def _converted(resolved: ResolvedModel) -> ResolvedModel:
