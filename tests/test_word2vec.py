@@ -203,6 +203,22 @@ def test_dynamic_window_weights_near_words_more():
     np.testing.assert_allclose(dist, expected, atol=0.01)
 
 
+def test_unshuffled_examples_come_in_sentence_order():
+    """shuffle=False: the skip-gram pairs of a chunk in gensim's order (centre position, then
+    context position, never across sentences); the default shuffles the same pairs."""
+    ids = np.array([7, 3, 5, 3, 9, 4, 2])      # word index of each position
+    sentence_ids = np.array([0, 0, 0, 0, 1, 1, 1])
+    window = 2
+    expected = [(ids[i], ids[j]) for i in range(len(ids)) for j in range(len(ids))
+                if i != j and abs(i - j) <= window and sentence_ids[i] == sentence_ids[j]]
+    ordered = Word2Vec(shuffle=False, window=window, dynamic_window=False)._examples(
+        ids, sentence_ids, np.random.default_rng(0), torch.device("cpu"))
+    assert list(zip(ordered[0].tolist(), ordered[1].tolist())) == expected
+    shuffled = Word2Vec(window=window, dynamic_window=False)._examples(
+        ids, sentence_ids, np.random.default_rng(0), torch.device("cpu"))
+    assert sorted(zip(shuffled[0].tolist(), shuffled[1].tolist())) == sorted(expected)
+
+
 # ------------------------------------------------------------------------------- the estimator
 @pytest.fixture(scope="module")
 def corpus():
