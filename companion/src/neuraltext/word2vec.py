@@ -446,13 +446,15 @@ class Word2Vec:
         """Training examples of one chunk as tensors on ``device``: shuffled, or with
         ``shuffle=False`` in sentence order (skip-gram: by centre position, as gensim trains).
 
-        Measured on the course corpus (1M tokens, 3 epochs, 2 seeds, alternating with gensim): the
-        order alone changes nothing with the default batch and rate, but in sentence order with small
-        batches and gensim's rate (``shuffle=False, batch_size=128, alpha=0.025``) the analogy
-        accuracy matched gensim's (0.44 vs 0.44; the *specialist* section 0.42 vs 0.46 instead of
-        ~0.30), at about 0.4x gensim's speed instead of ~0.65x; shuffled, even batches of 64 stayed
-        at ~0.28 on that section. Consecutive updates from the same sentence, each seeing the
-        previous one's result, seem to be what the batched, shuffled estimator misses.
+        Measured on the course corpus (1M tokens, 3 epochs, alternating with gensim, workers=2):
+        on seeds 0-2, where gensim scored high (analogy 0.45 ± 0.02, *specialist* section 0.48),
+        sentence order with small batches and gensim's rate (``shuffle=False, batch_size=128,
+        alpha=0.025``) came closer (0.43 ± 0.05, specialist 0.40) than the default (0.38, specialist
+        0.32), at 0.26x gensim's speed instead of 0.69x; shuffled, even batches of 64 stayed at ~0.28
+        on that section. Over seeds 0-7, though, gensim's own accuracy spread widely (0.39 ± 0.05,
+        specialist 0.39 ± 0.08) and the default was on par overall (0.40 ± 0.04, specialist
+        0.33 ± 0.04, gender higher), as was ``shuffle=False, alpha=0.025`` at batch 1,024
+        (0.41 ± 0.02). The order stays an option, not the default.
         """
         cfg = self.config
         if cfg.sg:
@@ -585,8 +587,8 @@ def _repeat_scale(rows: torch.Tensor, n_rows: int) -> torch.Tensor:
     with large batches. Dividing by ``sqrt(n)`` sits between the two. On the course corpus (1,400
     words) the plain sum diverged already with batches of 1k examples; with ``sqrt(n)`` training was
     stable from 512 to 64k examples, with analogy accuracies that differed by less than the spread
-    between seeds (exponents 0.25 and 0.75 did no better), a few points below gensim's and with the
-    same similarity score (benchmarks/word2vec.py).
+    between seeds (exponents 0.25 and 0.75 did no better), on par with gensim's over eight seeds
+    and with the same similarity score (benchmarks/word2vec.py).
     """
     n = torch.bincount(rows, minlength=n_rows).to(torch.float32)
     return n.sqrt_().index_select(0, rows)
