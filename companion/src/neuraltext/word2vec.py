@@ -284,7 +284,9 @@ class Word2VecConfig:
     min_alpha: float = 1e-4         # learning rate at the end (linear decay)
     epochs: int = 5
     batch_size: int = 1024          # examples per update (1,024: the (B, 1+k, D) gathered rows,
-                                    # 2.4 MB, stay in cache; ~1.5x faster per word than 4,096)
+                                    # 2.4 MB, stay in cache; ~1.5x faster per word than 4,096, and
+                                    # more updates: on 100k tokens x 5 epochs analogy 0.46 vs 0.36,
+                                    # similarity 0.81 vs 0.67 at 4,096 and 0.82 for gensim, 2 seeds)
     dynamic_window: bool = True
     shuffle: bool = True            # shuffle the examples of a chunk (False: sentence order, as gensim
                                     # and the original code train; see Word2Vec._examples)
