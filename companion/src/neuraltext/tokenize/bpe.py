@@ -37,7 +37,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from neuraltext.tokenize.vocab import SPECIAL_TOKENS, UNK, Vocab
+from neuraltext.tokenize.vocab import SPECIAL_TOKENS, UNK, Vocab, read_json
 
 __all__ = ["BPETokenizer", "PATTERN", "pretokenize", "byte_token", "train_hf_bpe"]
 
@@ -281,12 +281,7 @@ class BPETokenizer:
     @classmethod
     def load(cls, path: str | Path) -> "BPETokenizer":
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"no tokenizer file at {path}") from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path} is not valid JSON: {e}") from None
+        data = read_json(path, "tokenizer")
         for key in ("type", "config", "alphabet", "merges", "vocab"):
             if key not in data:
                 raise ValueError(f"{path}: BPE file lacks the field {key!r}")

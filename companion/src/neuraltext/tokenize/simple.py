@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from neuraltext.tokenize.vocab import SPECIAL_TOKENS, UNK, Vocab
+from neuraltext.tokenize.vocab import SPECIAL_TOKENS, UNK, Vocab, read_json
 
 __all__ = ["WordTokenizer", "CharTokenizer", "load_tokenizer"]
 
@@ -101,12 +101,7 @@ class _VocabTokenizer:
     @classmethod
     def load(cls, path: str | Path):
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"no tokenizer file at {path}") from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path} is not valid JSON: {e}") from None
+        data = read_json(path, "tokenizer")
         for key in ("type", "config", "vocab"):
             if key not in data:
                 raise ValueError(f"{path}: tokenizer file lacks the field {key!r}")
