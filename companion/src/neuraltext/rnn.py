@@ -602,6 +602,12 @@ class LSTMLayerBPTT(torch.autograd.Function):
     then, as *one* product each over all steps: ``dL/dW_hh = sum_t dg_t^T h_{t-1}``,
     ``dL/dW_xh = sum_t dg_t^T x_t``, ``dL/db = sum_t dg_t`` and ``dL/dx_t = dg_t W_xh``.
     Padded steps (mask False) copy the state forward, so their gradient passes straight through.
+
+    Two CPU details. The forward pass computes tanh as ``tanh(z) = 2 sigmoid(2z) - 1``: with the
+    candidate's rows of ``W_hh`` and of ``W_xh x_t + b`` doubled once per sequence, a single sigmoid
+    over the (B, 4H) pre-activations serves all four gates, and PyTorch's CPU sigmoid is several times
+    faster than its tanh on these small tensors. The weight products read the transposed operands as
+    views (``dW^T = H^T dG``) instead of copying them contiguous first.
     ``tests/test_rnn.py`` checks it against autograd through ``LSTMCell.step`` and against ``torch.nn.LSTM``.
     """
 
@@ -612,22 +618,25 @@ class LSTMLayerBPTT(torch.autograd.Function):
         G = W_xh.size(0)
         H = G // 4
         xw = _linear(x.reshape(T * B, I), W_xh, b).view(T, B, G)  # W_xh x_t + b, all steps at once
+        # tanh(z) = 2 sigmoid(2z) - 1: with the candidate's pre-activations doubled, one sigmoid covers all four gates
+        xw[..., 2 * H : 3 * H] *= 2
+        W_hh2 = W_hh.clone()
+        W_hh2[2 * H : 3 * H] *= 2
         hs = x.new_empty(T + 1, B, H)  # h_0 .. h_T
         cs = x.new_empty(T + 1, B, H)  # C_0 .. C_T
         tcs = x.new_empty(T, B, H)  # tanh(C_1) .. tanh(C_T)
         acts = x.new_empty(T, B, G)  # gate activations f, i, C~, o
         hs[0], cs[0] = h0, c0
-        W_hh_packed = _pack_weight(W_hh, B)
+        W_hh_packed = _pack_weight(W_hh2, B)
         for t in range(T):
             a = acts[t]
-            torch.add(xw[t], _linear(hs[t], W_hh_packed), out=a)  # pre-activations (B, 4H)
-            cand = a[:, 2 * H : 3 * H].tanh()
+            torch.add(xw[t], _linear(hs[t], W_hh_packed), out=a)  # pre-activations (B, 4H), candidate doubled
             a.sigmoid_()
-            a[:, 2 * H : 3 * H] = cand
             f, i, g, o = a.chunk(4, dim=1)
+            g.mul_(2).sub_(1)  # C~ = tanh
             c, tc, h = cs[t + 1], tcs[t], hs[t + 1]
             torch.mul(f, cs[t], out=c).addcmul_(i, g)  # C_t = f C_{t-1} + i C~
-            torch.tanh(c, out=tc)
+            torch.mul(c, 2, out=tc).sigmoid_().mul_(2).sub_(1)  # tanh(C_t)
             torch.mul(o, tc, out=h)  # h_t = o tanh(C_t)
             if mask is not None:  # padded step: keep the previous state
                 c.copy_(torch.where(mask[t], c, cs[t]))
@@ -668,11 +677,11 @@ class LSTMLayerBPTT(torch.autograd.Function):
             if mask is not None:
                 dh, dc = dh + dh_skip, dc + dc_skip
         # the weight gradients: one product each over all T*B rows
-        dP_T = d_pre.reshape(T * B, G).t().contiguous()  # (4H, T*B)
-        dW_hh = _linear(dP_T, hs[:-1].reshape(T * B, H).t().contiguous())  # sum_t dg_t^T h_{t-1}
-        dW_xh = _linear(dP_T, x.reshape(T * B, I).t().contiguous())  # sum_t dg_t^T x_t
-        db = dP_T.sum(dim=1)
-        dx = _linear(d_pre.reshape(T * B, G), W_xh.t().contiguous()).view(T, B, I) if ctx.needs_input_grad[0] else None
+        dP = d_pre.reshape(T * B, G)
+        dW_hh = _linear(hs[:-1].reshape(T * B, H).t(), dP.t()).t().contiguous()  # sum_t dg_t^T h_{t-1}
+        dW_xh = _linear(x.reshape(T * B, I).t(), dP.t()).t().contiguous()  # sum_t dg_t^T x_t
+        db = dP.sum(dim=0)
+        dx = _linear(dP, W_xh.t()).view(T, B, I) if ctx.needs_input_grad[0] else None
         return dx, dW_xh, db, dW_hh, dh, dc, None
 
 
