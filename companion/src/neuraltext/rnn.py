@@ -617,20 +617,20 @@ class LSTMLayerBPTT(torch.autograd.Function):
         T, B, I = x.shape
         G = W_xh.size(0)
         H = G // 4
-        xw = _linear(x.reshape(T * B, I), W_xh, b).view(T, B, G)  # W_xh x_t + b, all steps at once
+        # W_xh x_t + b, all steps at once; each step adds W_hh h_{t-1} and applies the gates in place
+        acts = _linear(x.reshape(T * B, I), W_xh, b).view(T, B, G)  # -> gate activations f, i, C~, o
         # tanh(z) = 2 sigmoid(2z) - 1: with the candidate's pre-activations doubled, one sigmoid covers all four gates
-        xw[..., 2 * H : 3 * H] *= 2
+        acts[..., 2 * H : 3 * H] *= 2
         W_hh2 = W_hh.clone()
         W_hh2[2 * H : 3 * H] *= 2
         hs = x.new_empty(T + 1, B, H)  # h_0 .. h_T
         cs = x.new_empty(T + 1, B, H)  # C_0 .. C_T
         tcs = x.new_empty(T, B, H)  # tanh(C_1) .. tanh(C_T)
-        acts = x.new_empty(T, B, G)  # gate activations f, i, C~, o
         hs[0], cs[0] = h0, c0
         W_hh_packed = _pack_weight(W_hh2, B)
         for t in range(T):
             a = acts[t]
-            torch.add(xw[t], _linear(hs[t], W_hh_packed), out=a)  # pre-activations (B, 4H), candidate doubled
+            a.add_(_linear(hs[t], W_hh_packed))  # pre-activations (B, 4H), candidate doubled
             a.sigmoid_()
             f, i, g, o = a.chunk(4, dim=1)
             g.mul_(2).sub_(1)  # C~ = tanh
@@ -651,17 +651,21 @@ class LSTMLayerBPTT(torch.autograd.Function):
         T, B, G = acts.shape
         H, I = G // 4, x.size(2)
         f, i, g, o = acts.chunk(4, dim=2)  # (T, B, H) each
-        # everything that does not depend on the incoming gradient, for all steps at once
-        deriv = acts * (1 - acts)  # sigmoid' = a (1 - a) ...
-        deriv[..., 2 * H : 3 * H] = 1 - g * g  # ... and tanh' = 1 - a^2 for the candidate
-        Y = torch.cat([cs[:-1], g, i], dim=2).mul_(deriv[..., : 3 * H])  # dpre_{f,i,C~} = dC_t * Y_t
-        Z = tcs * deriv[..., 3 * H :]  # dpre_o = dh_t * Z_t
-        K = o * (1 - tcs * tcs)  # dC_t += dh_t * K_t
+        # everything that does not depend on the incoming gradient, for all steps at once, in place
+        # (few large temporaries): dpre_{f,i,C~} = dC_t * D_t[:3H], dpre_o = dh_t * D_t[3H:]
+        D = torch.sub(1, acts).mul_(acts)  # sigmoid' = a (1 - a) ...
+        D_g = D[..., 2 * H : 3 * H]
+        torch.mul(g, g, out=D_g).neg_().add_(1)  # ... and tanh' = 1 - a^2 for the candidate
+        D[..., :H].mul_(cs[:-1])  # df = dC_t * C_{t-1} * sigmoid'(f)
+        D[..., H : 2 * H].mul_(g)  # di = dC_t * C~_t * sigmoid'(i)
+        D_g.mul_(i)  # dC~ = dC_t * i_t * tanh'(C~)
+        D[..., 3 * H :].mul_(tcs)  # do = dh_t * tanh(C_t) * sigmoid'(o)
+        K = torch.mul(tcs, tcs).neg_().add_(1).mul_(o)  # dC_t += dh_t * K_t
         W_hh_T = _pack_weight(W_hh.t().contiguous(), B)  # (H, 4H): dh_{t-1} = dg_t W_hh = linear(dg_t, W_hh^T)
         d_out = torch.zeros_like(tcs) if d_out is None else d_out
         dh = torch.zeros_like(hs[0]) if d_hT is None else d_hT.clone()
         dc = torch.zeros_like(cs[0]) if d_cT is None else d_cT.clone()
-        d_pre = torch.empty_like(acts)  # dL/d(pre-activations) for every step
+        d_pre = D  # dL/d(pre-activations) for every step, written over D step by step
         for t in range(T - 1, -1, -1):
             dh = dh + d_out[t]
             if mask is not None:  # a padded step passes its gradient straight to the previous state
@@ -670,8 +674,8 @@ class LSTMLayerBPTT(torch.autograd.Function):
                 dh, dc = torch.where(m, dh, 0.0), torch.where(m, dc, 0.0)
             dc = torch.addcmul(dc, dh, K[t])  # dL/dC_t
             dp = d_pre[t]
-            torch.mul(dc.unsqueeze(1), Y[t].view(B, 3, H), out=dp[:, : 3 * H].view(B, 3, H))
-            torch.mul(dh, Z[t], out=dp[:, 3 * H :])
+            dp[:, : 3 * H].view(B, 3, H).mul_(dc.unsqueeze(1))
+            dp[:, 3 * H :].mul_(dh)
             dh = _linear(dp, W_hh_T)  # dL/dh_{t-1}
             dc = dc * f[t]  # dL/dC_{t-1}
             if mask is not None:
