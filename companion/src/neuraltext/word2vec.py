@@ -713,18 +713,17 @@ def gensim_test_coverage(vocabulary: Iterable[str]) -> dict[str, str]:
     from gensim.test.utils import datapath
 
     vocab = {w.lower() for w in vocabulary}
-    n_q = n_q_ok = 0
-    with open(datapath("questions-words.txt"), encoding="utf-8") as f:
-        for line in f:
-            if line.startswith(":") or not line.strip():
-                continue
-            n_q += 1
-            n_q_ok += all(w.lower() in vocab for w in line.split())
-    n_p = n_p_ok = 0
-    with open(datapath("wordsim353.tsv"), encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("#") or not line.strip():
-                continue
-            n_p += 1
-            n_p_ok += all(w.lower() in vocab for w in line.split("\t")[:2])
+
+    def covered(name: str, comment: str, words) -> tuple[int, int]:
+        n = n_ok = 0
+        with open(datapath(name), encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(comment) or not line.strip():
+                    continue
+                n += 1
+                n_ok += all(w.lower() in vocab for w in words(line))
+        return n_ok, n
+
+    n_q_ok, n_q = covered("questions-words.txt", ":", lambda line: line.split())
+    n_p_ok, n_p = covered("wordsim353.tsv", "#", lambda line: line.split("\t")[:2])
     return {"questions-words.txt": f"{n_q_ok}/{n_q} questions", "wordsim353.tsv": f"{n_p_ok}/{n_p} pairs"}
