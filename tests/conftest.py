@@ -72,6 +72,29 @@ def _seed_everything():
     yield
 
 
+# ------------------------------------------------------------------------------------ devices
+def _device_names() -> list[str]:
+    """Where the reference-equality tests run: the CPU always, the CPU with oneDNN (mkldnn) switched
+    off (the plain ATen kernels, closer to what CUDA runs than the CPU's oneDNN fast path), and a GPU
+    when there is one (the same tests must pass on a Colab GPU)."""
+    names = ["cpu", "cpu-no-onednn"]
+    if torch.cuda.is_available():
+        names.append("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        names.append("mps")
+    return names
+
+
+@pytest.fixture(params=_device_names())
+def device(request):
+    """A ``torch.device`` to run a test on; ``cpu-no-onednn`` runs on the CPU with oneDNN disabled."""
+    if request.param == "cpu-no-onednn":
+        with torch.backends.mkldnn.flags(enabled=False):
+            yield torch.device("cpu")
+    else:
+        yield torch.device(request.param)
+
+
 def pytest_collection_modifyitems(config, items):
     skip_cuda = pytest.mark.skip(reason="needs a CUDA GPU")
     for item in items:
