@@ -49,9 +49,16 @@ def loss_curve(curves: dict[str, Sequence[float]] | Sequence[float], ax=None, sm
 
 
 def embedding_map(points: np.ndarray, labels: Sequence[str], groups: Sequence[str] | None = None,
-                  ax=None, figsize=(6, 5), fontsize: int = 9, title: str | None = None):
+                  ax=None, figsize=(6, 5), fontsize: int = 9, title: str | None = None,
+                  xlabel: str | None = None, ylabel: str | None = None, max_labels: int | None = None):
     """Scatter 2-D points with a word label next to each; ``groups`` (one name per point) colours
-    them and adds a legend."""
+    them and adds a legend.
+
+    Labels are placed one by one at the first of eight positions around their point whose box
+    overlaps no label placed before (a greedy version of what adjustText does); a label that finds
+    no free place is dropped rather than printed over another one. ``max_labels`` keeps only the
+    labels of the points farthest from the centre (the crowded middle stays readable).
+    """
     points = np.asarray(points, dtype=float)
     if points.ndim != 2 or points.shape[1] != 2:
         raise ValueError(f"points must have shape (n, 2), got {points.shape}")
@@ -67,18 +74,55 @@ def embedding_map(points: np.ndarray, labels: Sequence[str], groups: Sequence[st
             idx = [i for i, g in enumerate(groups) if g == name]
             ax.scatter(points[idx, 0], points[idx, 1], s=15, label=name)
         ax.legend(fontsize=fontsize, loc="best")
-    for (x, y), word in zip(points, labels):
-        ax.annotate(word, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=fontsize)
+    order = np.argsort(-np.linalg.norm(points - points.mean(0), axis=1), kind="stable")
+    if max_labels is not None:
+        order = order[:max_labels]
+    _place_labels(ax, points, labels, order, fontsize)
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
     return ax
 
 
+# offsets (points) tried around a marker, in this order: right, left, above, below, then diagonals
+_OFFSETS = [(4, 0, "left", "center"), (-4, 0, "right", "center"), (0, 5, "center", "bottom"),
+            (0, -5, "center", "top"), (4, 4, "left", "bottom"), (-4, 4, "right", "bottom"),
+            (4, -4, "left", "top"), (-4, -4, "right", "top")]
+
+
+def _place_labels(ax, points, labels, order, fontsize):
+    """Greedy non-overlapping placement of text labels (display coordinates, Agg renderer)."""
+    fig = ax.figure
+    ax.relim()
+    ax.autoscale_view()
+    ax.margins(0.12)
+    renderer = fig.canvas.get_renderer()
+    taken = []  # bounding boxes of the labels already placed
+    for i in order:
+        for dx, dy, ha, va in _OFFSETS:
+            text = ax.annotate(labels[i], points[i], xytext=(dx, dy), textcoords="offset points",
+                               fontsize=fontsize, ha=ha, va=va)
+            box = text.get_window_extent(renderer).expanded(1.05, 1.1)
+            if not any(box.overlaps(other) for other in taken):
+                taken.append(box)
+                break
+            text.remove()
+
+
 def heatmap(weights, xlabels: Sequence[str] | None = None, ylabels: Sequence[str] | None = None,
             ax=None, figsize=(5, 4), cmap: str = "viridis", title: str | None = None,
-            xlabel: str = "source (key)", ylabel: str = "target (query)", colorbar: bool = True):
-    """Draw a matrix of attention weights: one row per query/output step, one column per key/input."""
+            xlabel: str = "source (key)", ylabel: str = "target (query)", colorbar: bool = True,
+            fontsize: float | None = None, vmax: float | None = None):
+    """Draw a matrix of attention weights: one row per query/output step, one column per key/input.
+
+    Tick labels are at least 8 points (``fontsize`` overrides); make the figure wide enough for
+    long sources rather than shrinking the labels. The colour bar (on by default) gives the scale
+    of the weights, from 0 to ``vmax`` (the largest weight when None).
+    """
     w = weights.detach().cpu().numpy() if hasattr(weights, "detach") else np.asarray(weights)
     if w.ndim != 2:
         raise ValueError(f"weights must be a 2-D matrix, got shape {w.shape}")
@@ -87,15 +131,18 @@ def heatmap(weights, xlabels: Sequence[str] | None = None, ylabels: Sequence[str
     if ylabels is not None and len(ylabels) != w.shape[0]:
         raise ValueError(f"{len(ylabels)} y labels for {w.shape[0]} rows")
     ax = _axes(ax, figsize)
-    image = ax.imshow(w, cmap=cmap, aspect="auto", vmin=0.0)
+    size = fontsize if fontsize is not None else 9 if max(w.shape) <= 20 else 8
+    image = ax.imshow(w, cmap=cmap, aspect="auto", vmin=0.0, vmax=vmax)
     if xlabels is not None:
-        ax.set_xticks(range(len(xlabels)), labels=list(xlabels), rotation=90, fontsize=8)
+        ax.set_xticks(range(len(xlabels)), labels=list(xlabels), rotation=90, fontsize=size)
     if ylabels is not None:
-        ax.set_yticks(range(len(ylabels)), labels=list(ylabels), fontsize=8)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+        ax.set_yticks(range(len(ylabels)), labels=list(ylabels), fontsize=size)
+    ax.set_xlabel(xlabel, fontsize=size + 1)
+    ax.set_ylabel(ylabel, fontsize=size + 1)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=size + 2)
     if colorbar:
-        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        bar = ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        bar.set_label("attention weight", fontsize=size)
+        bar.ax.tick_params(labelsize=size)
     return ax
