@@ -3,6 +3,7 @@ torch.nn.MultiheadAttention, on the same inputs and the same weights (fp32, tole
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -22,21 +23,35 @@ TOL = dict(atol=1e-5, rtol=1e-5)
 B, H, L, S, D = 2, 3, 5, 7, 8
 
 
-def qkv(L=L, S=S):
-    return torch.randn(B, H, L, D), torch.randn(B, H, S, D), torch.randn(B, H, S, D)
+def qkv(L=L, S=S, device="cpu"):
+    return (torch.randn(B, H, L, D, device=device), torch.randn(B, H, S, D, device=device),
+            torch.randn(B, H, S, D, device=device))
 
 
-def masks(L=L, S=S):
-    """The F.sdpa-convention masks the two paths must handle (True = may attend)."""
+MASK_KINDS = ["none", "bool", "float", "padding", "bool_empty_row", "float_empty_row", "all_padding"]
+
+
+def masks(L=L, S=S, device="cpu"):
+    """The F.sdpa-convention masks the two paths must handle (True = may attend), including the
+    three ways a query can be left with no allowed key at all (a row of the output that is zero)."""
     keep = torch.rand(B, 1, L, S) > 0.3
-    keep[..., 0] = True  # every query keeps at least one key (a fully masked row is NaN in both)
+    keep[..., 0] = True  # every query keeps at least one key
     pad = padding_mask(torch.tensor([S, S - 3]), S)  # (B, S) True at padding
-    return {
+    keep_empty = keep.clone()
+    keep_empty[1, :, 2] = False  # batch 1, query 2: every key blocked
+    add = torch.randn(L, S)
+    add[1] = float("-inf")  # query 1: every key blocked, the float way
+    all_pad = padding_mask(torch.tensor([S, 0]), S)  # batch 1 is nothing but padding
+    out = {
         "none": None,
         "bool": keep,
         "float": torch.randn(L, S),
         "padding": ~pad[:, None, None, :],
+        "bool_empty_row": keep_empty,
+        "float_empty_row": add,
+        "all_padding": ~all_pad[:, None, None, :],
     }
+    return {name: None if m is None else m.to(device) for name, m in out.items()}
 
 
 def test_formula_by_hand():
@@ -68,21 +83,116 @@ def test_readable_equals_torch_sdpa(mask_name, is_causal):
     torch.testing.assert_close(ours, ref, **TOL)
 
 
-@pytest.mark.parametrize("mask_name", ["none", "bool", "float", "padding"])
+@pytest.mark.parametrize("mask_name", MASK_KINDS)
 @pytest.mark.parametrize("is_causal", [False, True])
-def test_fused_and_readable_paths_agree_with_gradients(mask_name, is_causal):
-    q, k, v = qkv(L=6, S=6)
-    mask = masks(6, 6)[mask_name]
+def test_fused_and_readable_paths_agree_with_gradients(mask_name, is_causal, device):
+    q, k, v = qkv(L=6, S=6, device=device)
+    mask = masks(6, 6, device)[mask_name]
     outs, grads = [], []
     for backend in ("readable", "fused"):
         qq, kk, vv = (t.clone().requires_grad_(True) for t in (q, k, v))
         out = attention(qq, kk, vv, attn_mask=mask, is_causal=is_causal, backend=backend)
-        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        (out * torch.linspace(-1, 1, out.numel(), device=device).view_as(out)).sum().backward()
         outs.append(out.detach())
         grads.append([t.grad for t in (qq, kk, vv)])
+    assert all(torch.isfinite(o).all() for o in outs)
     torch.testing.assert_close(outs[0], outs[1], **TOL)
     for g_readable, g_fused in zip(*grads):
+        assert torch.isfinite(g_readable).all() and torch.isfinite(g_fused).all()
         torch.testing.assert_close(g_readable, g_fused, **TOL)
+
+
+def _rowwise_reference(q, k, v, bias):
+    """Attention one query at a time over its allowed keys only (float64, independent of both paths):
+    ``bias`` (B, H, L, S) is added to the scores, -inf = blocked; zeros where nothing is allowed."""
+    out = torch.zeros(*q.shape[:-1], v.shape[-1], dtype=torch.float64)
+    q, k, v = q.double(), k.double(), v.double()
+    for idx in itertools.product(*(range(n) for n in q.shape[:-1])):
+        *lead, i = idx
+        allowed = ~torch.isneginf(bias[idx])
+        if allowed.any():
+            scores = k[tuple(lead)][allowed] @ q[idx] / math.sqrt(q.shape[-1]) + bias[idx][allowed]
+            out[idx] = torch.softmax(scores, 0) @ v[tuple(lead)][allowed]
+    return out
+
+
+@pytest.mark.parametrize("backend", ["readable", "fused"])
+@pytest.mark.parametrize("mask_name", ["bool_empty_row", "float_empty_row", "all_padding"])
+def test_query_with_no_allowed_key_gives_zeros_and_zero_gradient(backend, mask_name, device):
+    """The semantics of the module docstring: a query whose keys are all blocked outputs zeros, its
+    query gets a zero gradient, and it adds nothing to the keys' and values' gradients (the old
+    readable path gave NaN here, and NaN gradients to the whole batch)."""
+    q, k, v = qkv(L=6, S=6, device=device)
+    mask = masks(6, 6, device)[mask_name]
+    bias = mask.double() if mask.dtype != torch.bool else torch.zeros(mask.shape).masked_fill(~mask.cpu(), -math.inf)
+    bias = bias.cpu().double().expand(B, H, 6, 6)  # (B, H, L, S): added to the scores, -inf = blocked
+    empty = torch.isneginf(bias).all(-1)  # (B, H, L): the queries with nothing to attend to
+    assert empty.any() and not empty.all()
+    qq, kk, vv = (t.clone().requires_grad_(True) for t in (q, k, v))
+    out = attention(qq, kk, vv, attn_mask=mask, backend=backend)
+    assert torch.all(out[empty.to(device)] == 0.0)  # exactly zero
+    ref = _rowwise_reference(q.cpu(), k.cpu(), v.cpu(), bias)
+    torch.testing.assert_close(out.cpu().double(), ref, **TOL)
+    weight = torch.randn(out.shape, device=device)
+    (out * weight).sum().backward()
+    assert torch.all(qq.grad[empty.to(device)] == 0.0)
+    # the keys' and values' gradients are those of the allowed queries alone
+    q2, k2, v2 = (t.clone().requires_grad_(True) for t in (q, k, v))
+    out2 = attention(q2, k2, v2, attn_mask=mask, backend=backend)
+    (out2 * weight.masked_fill(empty.to(device)[..., None], 0.0)).sum().backward()
+    torch.testing.assert_close(kk.grad, k2.grad, **TOL)
+    torch.testing.assert_close(vv.grad, v2.grad, **TOL)
+    assert torch.isfinite(kk.grad).all() and torch.isfinite(vv.grad).all()
+    if backend == "readable":  # the weights of such a row are all zero, the others sum to one
+        _, alpha = scaled_dot_product_attention(q, k, v, attn_mask=mask, return_weights=True)
+        sums = alpha.sum(-1).cpu()
+        assert torch.all(sums[empty] == 0.0)
+        torch.testing.assert_close(sums[~empty], torch.ones(int((~empty).sum())))
+
+
+def test_causal_mask_combined_with_a_mask_can_empty_a_row():
+    """is_causal lets query 0 see key 0 only; blocking key 0 leaves it nothing: zeros in both paths."""
+    q, k, v = qkv(L=4, S=4)
+    keep = torch.ones(4, 4, dtype=torch.bool)
+    keep[:, 0] = False
+    for backend in ("readable", "fused"):
+        out = attention(q, k, v, attn_mask=keep, is_causal=True, backend=backend)
+        assert torch.all(out[..., 0, :] == 0.0) and torch.isfinite(out).all()
+        assert torch.all(out[..., 1:, :].abs().sum(-1) > 0)
+
+
+@pytest.mark.parametrize("backend", ["readable", "fused"])
+def test_multihead_all_padding_source_outputs_the_output_bias(backend, device):
+    """Cross-attention to a source that is nothing but padding: every head is zero, so the output
+    is W_o's bias; the other batch element is unaffected, and the gradients are finite."""
+    mha = MultiHeadAttention(12, 3, backend=backend).to(device)
+    query, memory = torch.randn(2, 4, 12, device=device), torch.randn(2, 5, 12, device=device)
+    pad = padding_mask(torch.tensor([5, 0]), 5).to(device)
+    out, _ = mha(query, memory, memory, key_padding_mask=pad)
+    torch.testing.assert_close(out[1], mha.W_o.bias.detach().expand(4, 12), **TOL)
+    alone, _ = mha(query[:1], memory[:1], memory[:1])
+    torch.testing.assert_close(out[:1], alone, **TOL)
+    out.pow(2).sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in mha.parameters())
+
+
+@pytest.mark.parametrize("backend", ["readable", "fused"])
+def test_float64_mask_with_float32_queries_is_a_clear_error(backend):
+    q, k, v = qkv()
+    with pytest.raises(ValueError, match=r"attn_mask must be bool or have the queries' dtype torch.float32, "
+                                         r"got torch.float64.*attn_mask.to\(q.dtype\)"):
+        attention(q, k, v, attn_mask=torch.zeros(L, S, dtype=torch.float64), backend=backend)
+    # MultiHeadAttention casts its float attn_mask to its own dtype (documented): no error, same result
+    mha = MultiHeadAttention(12, 3, backend=backend).eval()
+    x = torch.randn(2, 5, 12)
+    add = torch.randn(5, 5)
+    torch.testing.assert_close(mha(x, attn_mask=add.double())[0], mha(x, attn_mask=add)[0], **TOL)
+
+
+def test_zero_heads_is_a_value_error_naming_n_heads():
+    for bad in (0, -2):
+        with pytest.raises(ValueError, match=rf"n_heads must be a positive integer.*got {bad}"):
+            MultiHeadAttention(12, bad)
 
 
 def test_cross_attention_lengths_and_custom_scale():

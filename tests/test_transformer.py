@@ -167,9 +167,38 @@ def test_decoder_is_causal_and_shapes_follow_the_comments():
         set_attention_backend(model, "flash")
 
 
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_all_padding_source_gives_finite_equal_outputs_in_both_paths(norm_first):
+    """A source that is nothing but padding leaves every query with no key (encoder self-attention
+    and decoder cross-attention): both attention paths give zeros there (see neuraltext.attention),
+    so the logits and gradients are finite and the same; the other batch element is unaffected."""
+    cfg = TransformerConfig(d_model=16, n_heads=2, d_ff=24, dropout=0.0, src_vocab_size=11, tgt_vocab_size=9,
+                            norm_first=norm_first)
+    model = Transformer(cfg)
+    _randomise(model)
+    src = torch.tensor([[3, 4, 5, 0], [0, 0, 0, 0]])  # batch element 1: all padding
+    tgt = torch.tensor([[1, 5, 6], [1, 7, 8]])
+    results = []
+    for backend in ("readable", "fused"):
+        set_attention_backend(model, backend)
+        model.zero_grad()
+        logits = model(src, tgt)
+        logits.pow(2).mean().backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        assert torch.isfinite(logits).all() and all(torch.isfinite(g).all() for g in grads)
+        results.append((logits.detach(), grads))
+    torch.testing.assert_close(results[0][0], results[1][0], **TOL)
+    for a, b in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(a, b, **TOL)
+    alone = model(src[:1], tgt[:1])
+    torch.testing.assert_close(results[1][0][:1], alone.detach(), **TOL)
+
+
 def test_errors_are_clear():
     with pytest.raises(ValueError, match="not a multiple of n_heads"):
         TransformerConfig(d_model=10, n_heads=3)
+    with pytest.raises(ValueError, match="n_heads must be a positive integer.*got 0"):
+        TransformerConfig(d_model=16, n_heads=0)
     with pytest.raises(ValueError, match="activation must be one of"):
         TransformerConfig(activation="swish")
     with pytest.raises(ValueError, match="src_vocab_size and tgt_vocab_size must be set"):

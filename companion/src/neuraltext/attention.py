@@ -28,6 +28,20 @@ the other):
   ``(B, S)`` is True at **padding** keys, to be ignored; a boolean ``attn_mask`` ``(L, S)`` is True
   where attention is **blocked**; a float one is added to the scores.
 
+A query with **no allowed key** (every key blocked by the masks: a fully padded source, a row of
+``-inf``, a causal mask combined with a mask that blocks the first keys) has no distribution to
+average with: softmax over nothing is 0 / 0. Both paths define its output as **zeros**, with zero
+gradient to its query and no contribution to the keys' and values' gradients; its attention
+weights (``return_weights=True``) are a row of zeros, not a distribution. (Left alone, the
+readable formula gives NaN there, and one NaN poisons a whole batch's gradient.) In
+:class:`MultiHeadAttention` such a row's heads are zero, so its output is ``W_o``'s bias.
+
+A float ``attn_mask`` must have the queries' dtype (``F.scaled_dot_product_attention`` refuses
+anything else, and adding a float64 mask would silently turn the readable path's scores into
+float64): a mismatch is a ``ValueError``; cast with ``attn_mask.to(q.dtype)``.
+:class:`MultiHeadAttention` does that cast itself, since its queries' dtype is its weights' (or
+autocast's) and not the caller's.
+
 Shapes: ``B`` batch, ``h`` heads, ``L`` query length, ``S`` key length, ``d_k`` size of one head,
 ``d_model = h * d_k``.
 """
@@ -48,6 +62,7 @@ __all__ = [
     "padding_mask",
     "MultiHeadAttention",
     "set_attention_backend",
+    "check_heads",
 ]
 
 #: The two ways of computing attention; "fused" is the default everywhere.
@@ -79,7 +94,12 @@ def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
 
 
 def _check_mask(mask: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> None:
-    """A mask must broadcast to the (..., L, S) matrix of scores."""
+    """A mask must be bool or of the queries' float dtype, and broadcast to the (..., L, S) scores."""
+    if mask.dtype != torch.bool and mask.dtype != q.dtype:
+        raise ValueError(
+            f"attn_mask must be bool or have the queries' dtype {q.dtype}, got {mask.dtype}: "
+            f"cast it with attn_mask.to(q.dtype)"
+        )
     target = (*q.shape[:-1], k.shape[-2])
     try:
         shape = torch.broadcast_shapes(mask.shape, target)
@@ -91,6 +111,16 @@ def _check_mask(mask: torch.Tensor, q: torch.Tensor, k: torch.Tensor) -> None:
             f"{target} (query {tuple(q.shape)}, key {tuple(k.shape)}): it needs (L, S) = "
             f"({q.shape[-2]}, {k.shape[-2]}) in its last two dimensions"
         )
+
+
+def check_heads(d_model: int, n_heads: int) -> None:
+    """``n_heads`` heads of ``d_model // n_heads`` dimensions each: both positive, one dividing the other."""
+    if not isinstance(n_heads, int) or n_heads < 1:
+        raise ValueError(f"n_heads must be a positive integer (the number of heads h), got {n_heads!r}")
+    if not isinstance(d_model, int) or d_model < 1:
+        raise ValueError(f"d_model must be a positive integer, got {d_model!r}")
+    if d_model % n_heads != 0:
+        raise ValueError(f"d_model={d_model} is not a multiple of n_heads={n_heads}")
 
 
 # ------------------------------------------------------------------------------ the two paths
@@ -132,7 +162,11 @@ def scaled_dot_product_attention(
             scores = scores.masked_fill(~attn_mask, float("-inf"))  # blocked pairs get weight 0
         else:
             scores = scores + attn_mask
-    alpha = torch.softmax(scores, dim=-1)  # (..., L, S): each row sums to 1
+    # a query with no allowed key: softmax of a row of -inf is 0/0 = NaN. Give such rows finite
+    # scores, then zero their weights (and so their output and gradient): see the module docstring.
+    empty = torch.isneginf(scores).all(dim=-1, keepdim=True)  # (..., L, 1)
+    scores = scores.masked_fill(empty, 0.0)
+    alpha = torch.softmax(scores, dim=-1).masked_fill(empty, 0.0)  # (..., L, S): rows sum to 1 (or 0)
     if dropout_p > 0.0:
         alpha = F.dropout(alpha, p=dropout_p)
     out = alpha @ v  # (..., L, d_v): weighted average of the values
@@ -166,9 +200,20 @@ def attention(
             else:
                 attn_mask = attn_mask.masked_fill(~causal, float("-inf"))
             is_causal = False
-    return F.scaled_dot_product_attention(
+    if attn_mask is None:  # (is_causal alone never empties a row: query i always sees key 0)
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=is_causal, scale=scale)
+    # rows with no allowed key -> zeros, as in the readable path; the kernels' own answer there
+    # differs between backends and devices, so it is never asked for (all-allowed, then zeroed)
+    if attn_mask.dtype == torch.bool:
+        empty = ~attn_mask.any(dim=-1, keepdim=True)  # (..., L, 1)
+        attn_mask = attn_mask | empty
+    else:
+        empty = torch.isneginf(attn_mask).all(dim=-1, keepdim=True)
+        attn_mask = attn_mask.masked_fill(empty, 0.0)
+    out = F.scaled_dot_product_attention(
         q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale
     )
+    return out.masked_fill(empty, 0.0)  # (..., L, d_v)
 
 
 # ------------------------------------------------------------------------------------ masks
@@ -208,8 +253,7 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True,
                  backend: str = "fused"):
         super().__init__()
-        if d_model % n_heads != 0:
-            raise ValueError(f"d_model={d_model} is not a multiple of n_heads={n_heads}")
+        check_heads(d_model, n_heads)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.d_model, self.n_heads, self.d_k = d_model, n_heads, d_model // n_heads

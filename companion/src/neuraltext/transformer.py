@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuraltext.attention import BACKENDS, MultiHeadAttention, causal_mask
+from neuraltext.attention import BACKENDS, MultiHeadAttention, causal_mask, check_heads
 
 __all__ = [
     "TransformerConfig",
@@ -72,8 +72,7 @@ class TransformerConfig:
     pad_id: int = 0
 
     def __post_init__(self):
-        if self.d_model % self.n_heads != 0:
-            raise ValueError(f"d_model={self.d_model} is not a multiple of n_heads={self.n_heads}")
+        check_heads(self.d_model, self.n_heads)
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         if self.attention_backend not in BACKENDS:
