@@ -263,6 +263,24 @@ def _converted(resolved: ResolvedModel) -> ResolvedModel:
     return ResolvedModel(resolved.name, str(target), resolved.source, None, resolved.description)
 
 
+def _check_gguf_types(gguf: Path) -> None:
+    """Refuse, before the ~20 s load, a GGUF whose tensors use a quantisation type the ``gguf``
+    package cannot dequantise (the error names the type and the tensors)."""
+    from gguf import GGMLQuantizationType, GGUFReader
+    from gguf.quants import _type_traits
+
+    readable = {GGMLQuantizationType.F32, GGMLQuantizationType.F16, *_type_traits}
+    bad: dict[str, list[str]] = {}
+    for t in GGUFReader(gguf).tensors:
+        if t.tensor_type not in readable:
+            bad.setdefault(t.tensor_type.name, []).append(t.name)
+    if bad:
+        found = "; ".join(f"{q} ({len(n)} tensors, e.g. {n[0]})" for q, n in bad.items())
+        raise ModelNotAvailableError(
+            f"{gguf}: quantisation type(s) that cannot be read: {found}. Readable types: "
+            f"{', '.join(sorted(q.name for q in readable))}.")
+
+
 def _convert_gguf(gguf: Path, target: Path) -> None:
     """Dequantise a GGUF checkpoint once and save it as an ordinary transformers folder."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
@@ -270,6 +288,7 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     if importlib.util.find_spec("accelerate") is None or importlib.util.find_spec("gguf") is None:
         raise ModelNotAvailableError("Loading a GGUF checkpoint needs the packages 'gguf' and 'accelerate': "
                                      "pip install gguf accelerate")
+    _check_gguf_types(gguf)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # save_pretrained refuses a GGUF-loaded model; rebuild a plain model from the same config,
