@@ -7,6 +7,8 @@ blocks, and a sign flip for the GRU's update gate), so the mapping itself is und
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 from torch import nn
@@ -50,6 +52,18 @@ def _run_torch(ref, x, h0, lengths, batch_first):
     return out, hn
 
 
+def _real(device):
+    """float64 for the exact comparisons, except on MPS, which has no float64 (then float32, 1e-4)."""
+    return (torch.float32, 1e-4) if device.type == "mps" else (torch.float64, ATOL)
+
+
+def _no_tf32(device):
+    """cuDNN may use TF32 (10-bit mantissa) for float32 RNNs on recent GPUs: off for comparisons."""
+    if device.type == "cuda":
+        return torch.backends.cudnn.flags(enabled=True, allow_tf32=False)
+    return contextlib.nullcontext()
+
+
 def _flat(hn):
     return torch.cat([t.flatten() for t in hn]) if isinstance(hn, tuple) else hn.flatten()
 
@@ -67,17 +81,19 @@ def _flat(hn):
         (3, True, False, True, False),
     ],
 )
-def test_sequence_module_matches_torch(kind, num_layers, bidirectional, with_h0, padded, batch_first):
+def test_sequence_module_matches_torch(kind, num_layers, bidirectional, with_h0, padded, batch_first, device):
     ours_cls, ref_cls = PAIRS[kind]
+    dtype, atol = _real(device)
     B, T, I, H = 4, 7, 5, 6
     D = 2 if bidirectional else 1
-    ref = ref_cls(I, H, num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first).double()
+    ref = ref_cls(I, H, num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first)
+    ref = ref.to(device=device, dtype=dtype)
     ours = ours_cls.from_torch(ref)
     if kind == "lstm_autograd":
         ours.manual_bptt = False
         kind = "lstm"
 
-    x = torch.randn(B, T, I, dtype=torch.float64)
+    x = torch.randn(B, T, I, dtype=dtype, device=device)
     if not batch_first:
         x = x.transpose(0, 1).contiguous()
     x_ref = x.clone().requires_grad_(True)
@@ -85,46 +101,49 @@ def test_sequence_module_matches_torch(kind, num_layers, bidirectional, with_h0,
     h0_ref = h0_ours = None
     if with_h0:
         shapes = [(num_layers * D, B, H)] * (2 if kind == "lstm" else 1)
-        h0 = [torch.randn(s, dtype=torch.float64) for s in shapes]
+        h0 = [torch.randn(s, dtype=dtype, device=device) for s in shapes]
         h0_ref = tuple(t.clone().requires_grad_(True) for t in h0)
         h0_ours = tuple(t.clone().requires_grad_(True) for t in h0)
         if kind != "lstm":
             h0_ref, h0_ours = h0_ref[0], h0_ours[0]
     lengths = torch.tensor([T, 3, 5, 1]) if padded else None
 
-    out_ref, hn_ref = _run_torch(ref, x_ref, h0_ref, lengths, batch_first)
+    with _no_tf32(device):
+        out_ref, hn_ref = _run_torch(ref, x_ref, h0_ref, lengths, batch_first)
     out_ours, hn_ours = ours(x_ours, h0_ours, lengths=lengths)
-    _close(out_ours, out_ref, what="output")
+    _close(out_ours, out_ref, atol, what="output")
     if kind == "lstm":
-        _close(hn_ours[0], hn_ref[0], what="h_n")
-        _close(hn_ours[1], hn_ref[1], what="c_n")
+        _close(hn_ours[0], hn_ref[0], atol, what="h_n")
+        _close(hn_ours[1], hn_ref[1], atol, what="c_n")
     else:
-        _close(hn_ours, hn_ref, what="h_n")
+        _close(hn_ours, hn_ref, atol, what="h_n")
 
     # a loss that depends on every output and every final state, with distinct weights
     w_out = torch.randn_like(out_ref)
     w_hn = torch.randn_like(_flat(hn_ref))
-    ((out_ref * w_out).sum() + (_flat(hn_ref) * w_hn).sum()).backward()
+    with _no_tf32(device):
+        ((out_ref * w_out).sum() + (_flat(hn_ref) * w_hn).sum()).backward()
     ((out_ours * w_out).sum() + (_flat(hn_ours) * w_hn).sum()).backward()
 
-    _close(x_ours.grad, x_ref.grad, what="dL/dx")
+    _close(x_ours.grad, x_ref.grad, atol, what="dL/dx")
     if with_h0:
         for a, b in zip(h0_ours if kind == "lstm" else [h0_ours], h0_ref if kind == "lstm" else [h0_ref]):
-            _close(a.grad, b.grad, what="dL/dh0")
+            _close(a.grad, b.grad, atol, what="dL/dh0")
     for layer in range(num_layers):
         for d in range(D):
             sfx = f"_l{layer}" + ("_reverse" if d else "")
             params = [getattr(ref, n + sfx) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-            _check_param_grads(ours.cells[layer * D + d], *params)
+            _check_param_grads(ours.cells[layer * D + d], *params, atol=atol)
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
-def test_cell_matches_torch_cell(kind):
+def test_cell_matches_torch_cell(kind, device):
     ours_cls, ref_cls = CELLS[kind]
+    dtype, atol = _real(device)
     B, I, H, T = 3, 4, 5, 6
-    ref = ref_cls(I, H).double()
+    ref = ref_cls(I, H).to(device=device, dtype=dtype)
     ours = ours_cls.from_torch(ref)
-    xs = torch.randn(T, B, I, dtype=torch.float64)
+    xs = torch.randn(T, B, I, dtype=dtype, device=device)
     state_ref = state_ours = None
     loss_ref = loss_ours = 0.0
     for t in range(T):  # a decoder-style loop, feeding the state back
@@ -132,24 +151,26 @@ def test_cell_matches_torch_cell(kind):
         state_ours = ours(xs[t], state_ours)
         h_ref = state_ref[0] if kind == "lstm" else state_ref
         h_ours = state_ours[0] if kind == "lstm" else state_ours
-        _close(h_ours, h_ref, what=f"h_{t}")
+        _close(h_ours, h_ref, atol, what=f"h_{t}")
         w = torch.randn_like(h_ref)
         loss_ref = loss_ref + (h_ref * w).sum()
         loss_ours = loss_ours + (h_ours * w).sum()
     if kind == "lstm":
-        _close(state_ours[1], state_ref[1], what="c_T")
+        _close(state_ours[1], state_ref[1], atol, what="c_T")
     loss_ref.backward()
     loss_ours.backward()
-    _check_param_grads(ours, ref.weight_ih, ref.weight_hh, ref.bias_ih, ref.bias_hh)
+    _check_param_grads(ours, ref.weight_ih, ref.weight_hh, ref.bias_ih, ref.bias_hh, atol=atol)
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
-def test_float32_matches_torch(kind):
+def test_float32_matches_torch(kind, device):
     ours_cls, ref_cls = PAIRS[kind]
-    ref = ref_cls(8, 16, num_layers=2, batch_first=True)
+    ref = ref_cls(8, 16, num_layers=2, batch_first=True).to(device)
     ours = ours_cls.from_torch(ref)
-    x = torch.randn(4, 20, 8)
-    _close(ours(x)[0], ref(x)[0], atol=1e-5, what="float32 output")
+    x = torch.randn(4, 20, 8, device=device)
+    with _no_tf32(device):
+        expected = ref(x)[0]
+    _close(ours(x)[0], expected, atol=1e-5, what="float32 output")
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
@@ -169,13 +190,15 @@ def test_to_torch_round_trip(kind):
     _close(a[0] if kind == "lstm" else a, b[0] if kind == "lstm" else b, what="cell to_torch")
 
 
-def test_manual_bptt_equals_autograd_through_the_cell():
+def test_manual_bptt_equals_autograd_through_the_cell(device):
     """LSTMLayerBPTT's hand-written backward pass vs autograd through LSTMCell.step, padded, float64."""
-    manual = LSTM(4, 6, num_layers=2, bidirectional=True).double()
-    readable = LSTM(4, 6, num_layers=2, bidirectional=True, manual_bptt=False).double()
+    dtype, atol = _real(device)
+    atol = 1e-12 if dtype == torch.float64 else atol
+    manual = LSTM(4, 6, num_layers=2, bidirectional=True).to(device=device, dtype=dtype)
+    readable = LSTM(4, 6, num_layers=2, bidirectional=True, manual_bptt=False).to(device=device, dtype=dtype)
     readable.load_state_dict(manual.state_dict())
-    x = torch.randn(3, 8, 4, dtype=torch.float64)
-    h0, c0 = torch.randn(4, 3, 6, dtype=torch.float64), torch.randn(4, 3, 6, dtype=torch.float64)
+    x = torch.randn(3, 8, 4, dtype=dtype, device=device)
+    h0, c0 = torch.randn(4, 3, 6, dtype=dtype, device=device), torch.randn(4, 3, 6, dtype=dtype, device=device)
     lengths = torch.tensor([8, 5, 1])
     grads = []
     for model in (manual, readable):
@@ -184,7 +207,7 @@ def test_manual_bptt_equals_autograd_through_the_cell():
         (out.sin().sum() + h_n.cos().sum() + (c_n * c_n).sum()).backward()
         grads.append([out, h_n, c_n] + [t.grad for t in inputs] + [p.grad for p in model.parameters()])
     for a, b in zip(*grads):
-        _close(a, b, atol=1e-12, what="manual vs autograd")
+        _close(a, b, atol=atol, what="manual vs autograd")
 
 
 def test_rnn_relu_matches_torch():
@@ -303,20 +326,57 @@ def test_clear_errors_name_the_shapes():
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_float32_gradients_match_torch(kind):
-    """The float32 path (oneDNN products in LSTMLayerBPTT on CPU) against torch.nn, padded, 2 directions."""
+def test_float32_gradients_match_torch(kind, device):
+    """The float32 path (oneDNN products in LSTMLayerBPTT on CPU; F.linear without oneDNN and on GPUs)
+    against torch.nn, padded, 2 directions."""
     ours_cls, ref_cls = PAIRS[kind]
-    ref = ref_cls(8, 16, bidirectional=True, batch_first=True)
+    ref = ref_cls(8, 16, bidirectional=True, batch_first=True).to(device)
     ours = ours_cls.from_torch(ref)
-    x = torch.randn(4, 12, 8)
+    x = torch.randn(4, 12, 8, device=device)
     lengths = torch.tensor([12, 7, 3, 10])
     x_ref, x_ours = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
-    out_ref, _ = _run_torch(ref, x_ref, None, lengths, True)
+    with _no_tf32(device):
+        out_ref, _ = _run_torch(ref, x_ref, None, lengths, True)
     out_ours, _ = ours(x_ours, lengths=lengths)
     _close(out_ours, out_ref, atol=1e-5, what="float32 output")
     w = torch.randn_like(out_ref)
-    (out_ref * w).sum().backward()
+    with _no_tf32(device):
+        (out_ref * w).sum().backward()
     (out_ours * w).sum().backward()
     _close(x_ours.grad, x_ref.grad, atol=1e-5, what="float32 dL/dx")
     _check_param_grads(ours.cells[1], ref.weight_ih_l0_reverse, ref.weight_hh_l0_reverse,
                        ref.bias_ih_l0_reverse, ref.bias_hh_l0_reverse, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "lstm_autograd", "gru"])
+def test_mixed_precision_forward_and_backward(kind, device):
+    """Under ``torch.autocast`` (bfloat16 on a CPU, float16 on a GPU), as ``train(amp=True)`` runs, with
+    a low-precision input from a linear layer before it: forward and backward run, every gradient has
+    its parameter's dtype, and the hand-written LSTM, which runs in float32 under autocast, gives what
+    it gives in float32 on the same (rounded) input. The others compute in low precision: they stay
+    within its rounding (2^-8 relative for bfloat16) of that float32 run."""
+    ours_cls, _ = PAIRS[kind]
+    ours = ours_cls(6, 8, num_layers=2, bidirectional=True).to(device)
+    if kind == "lstm_autograd":
+        ours.manual_bptt = False
+    proj = nn.Linear(5, 6).to(device)
+    x = torch.randn(3, 7, 5, device=device)
+    lengths = torch.tensor([7, 4, 2])
+    with torch.autocast(device.type):
+        y = proj(x)  # (B, T, 6) in the autocast dtype
+        out, h_n = ours(y, lengths=lengths)
+    assert y.dtype == torch.get_autocast_dtype(device.type)
+    w = torch.randn(out.shape, device=device)
+    (out.float() * w).sum().backward()
+    grads = [p.grad.clone() for p in ours.parameters()]
+    assert proj.weight.grad is not None and proj.weight.grad.dtype == torch.float32
+    for p, g in zip(ours.parameters(), grads):
+        assert g.dtype == p.dtype and torch.isfinite(g).all()
+
+    ours.zero_grad()
+    out32, _ = ours(y.detach().float(), lengths=lengths)  # the same rounded input, float32 throughout
+    (out32 * w).sum().backward()
+    atol = 1e-6 if kind == "lstm" else 3e-2
+    _close(out.float(), out32, atol=atol, what="autocast output vs float32")
+    for p, g in zip(ours.parameters(), grads):
+        _close(g, p.grad, atol=atol * 10, what="autocast gradient vs float32")

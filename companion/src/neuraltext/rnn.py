@@ -61,7 +61,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "LSTMLayerBPTT", "lengths_from_mask"]
+__all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "LSTMLayerBPTT", "lstm_layer_bptt",
+           "lengths_from_mask"]
 
 State = Tensor | tuple[Tensor, Tensor]
 
@@ -563,19 +564,26 @@ def _onednn_linear_available() -> bool:
 _ONEDNN_LINEAR = _onednn_linear_available()
 
 
-def _linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
-    """``x @ w.T (+ b)``. On a CPU in float32, oneDNN's kernel (the one behind ``torch.nn.LSTM`` on
-    CPUs) when this PyTorch has it: on some CPUs (AMD EPYC here) it is about twice as fast as the
-    default BLAS behind ``F.linear``. Elsewhere, and for other dtypes, ``F.linear``."""
-    if _ONEDNN_LINEAR and x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 2:
+def _use_onednn(x: Tensor) -> bool:
+    """Whether this call may use oneDNN's kernels: a CPU float32 tensor, a PyTorch that has them, and
+    oneDNN not switched off (``torch.backends.mkldnn.flags(enabled=False)``, how the tests run the
+    ``F.linear`` path that CUDA and MPS take)."""
+    return (_ONEDNN_LINEAR and x.device.type == "cpu" and x.dtype == torch.float32
+            and torch.backends.mkldnn.enabled)
+
+
+def _linear(x: Tensor, w: Tensor, b: Tensor | None = None, onednn: bool = False) -> Tensor:
+    """``x @ w.T (+ b)``. With ``onednn`` (see ``_use_onednn``), oneDNN's kernel (the one behind
+    ``torch.nn.LSTM`` on CPUs), faster than the default BLAS behind ``F.linear`` on some CPUs."""
+    if onednn and x.dim() == 2:
         return torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
     return F.linear(x, w, b)
 
 
-def _pack_weight(w: Tensor, batch: int) -> Tensor:
+def _pack_weight(w: Tensor, batch: int, onednn: bool = False) -> Tensor:
     """Pre-arrange a weight that one loop multiplies many times (``W_hh``) in oneDNN's blocked
     layout, so that the T products of the loop do not each re-arrange it. Falls back to ``w``."""
-    if _ONEDNN_LINEAR and w.device.type == "cpu" and w.dtype == torch.float32:
+    if onednn:
         try:
             return torch.ops.mkldnn._reorder_linear_weight(w, batch)
         except (AttributeError, RuntimeError):
@@ -614,11 +622,18 @@ class LSTMLayerBPTT(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, W_xh: Tensor, b: Tensor, W_hh: Tensor, h0: Tensor, c0: Tensor,
                 mask: Tensor | None):
+        ctx.device_type = x.device.type
+        with torch.autocast(ctx.device_type, enabled=False):  # dtypes are settled by lstm_layer_bptt
+            return LSTMLayerBPTT._forward(ctx, x, W_xh, b, W_hh, h0, c0, mask)
+
+    @staticmethod
+    def _forward(ctx, x, W_xh, b, W_hh, h0, c0, mask):
         T, B, I = x.shape
         G = W_xh.size(0)
         H = G // 4
+        onednn = _use_onednn(x)
         # W_xh x_t + b, all steps at once; each step adds W_hh h_{t-1} and applies the gates in place
-        acts = _linear(x.reshape(T * B, I), W_xh, b).view(T, B, G)  # -> gate activations f, i, C~, o
+        acts = _linear(x.reshape(T * B, I), W_xh, b, onednn).view(T, B, G)  # -> gate activations f, i, C~, o
         # tanh(z) = 2 sigmoid(2z) - 1: with the candidate's pre-activations doubled, one sigmoid covers all four gates
         acts[..., 2 * H : 3 * H] *= 2
         W_hh2 = W_hh.clone()
@@ -627,10 +642,10 @@ class LSTMLayerBPTT(torch.autograd.Function):
         cs = x.new_empty(T + 1, B, H)  # C_0 .. C_T
         tcs = x.new_empty(T, B, H)  # tanh(C_1) .. tanh(C_T)
         hs[0], cs[0] = h0, c0
-        W_hh_packed = _pack_weight(W_hh2, B)
+        W_hh_packed = _pack_weight(W_hh2, B, onednn)
         for t in range(T):
             a = acts[t]
-            a.add_(_linear(hs[t], W_hh_packed))  # pre-activations (B, 4H), candidate doubled
+            a.add_(_linear(hs[t], W_hh_packed, onednn=onednn))  # pre-activations (B, 4H), candidate doubled
             a.sigmoid_()
             f, i, g, o = a.chunk(4, dim=1)
             g.mul_(2).sub_(1)  # C~ = tanh
@@ -647,9 +662,15 @@ class LSTMLayerBPTT(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, d_out: Tensor, d_hT: Tensor, d_cT: Tensor):
+        with torch.autocast(ctx.device_type, enabled=False):  # backward in the forward's dtype
+            return LSTMLayerBPTT._backward(ctx, d_out, d_hT, d_cT)
+
+    @staticmethod
+    def _backward(ctx, d_out: Tensor, d_hT: Tensor, d_cT: Tensor):
         x, W_xh, W_hh, hs, cs, tcs, acts, mask = ctx.saved_tensors
         T, B, G = acts.shape
         H, I = G // 4, x.size(2)
+        onednn = _use_onednn(x)
         f, i, g, o = acts.chunk(4, dim=2)  # (T, B, H) each
         # everything that does not depend on the incoming gradient, for all steps at once, in place
         # (few large temporaries): dpre_{f,i,C~} = dC_t * D_t[:3H], dpre_o = dh_t * D_t[3H:]
@@ -661,7 +682,7 @@ class LSTMLayerBPTT(torch.autograd.Function):
         D_g.mul_(i)  # dC~ = dC_t * i_t * tanh'(C~)
         D[..., 3 * H :].mul_(tcs)  # do = dh_t * tanh(C_t) * sigmoid'(o)
         K = torch.mul(tcs, tcs).neg_().add_(1).mul_(o)  # dC_t += dh_t * K_t
-        W_hh_T = _pack_weight(W_hh.t().contiguous(), B)  # (H, 4H): dh_{t-1} = dg_t W_hh = linear(dg_t, W_hh^T)
+        W_hh_T = _pack_weight(W_hh.t().contiguous(), B, onednn)  # (H, 4H): dh_{t-1} = dg_t W_hh = linear(dg_t, W_hh^T)
         d_out = torch.zeros_like(tcs) if d_out is None else d_out
         dh = torch.zeros_like(hs[0]) if d_hT is None else d_hT.clone()
         dc = torch.zeros_like(cs[0]) if d_cT is None else d_cT.clone()
@@ -676,17 +697,36 @@ class LSTMLayerBPTT(torch.autograd.Function):
             dp = d_pre[t]
             dp[:, : 3 * H].view(B, 3, H).mul_(dc.unsqueeze(1))
             dp[:, 3 * H :].mul_(dh)
-            dh = _linear(dp, W_hh_T)  # dL/dh_{t-1}
+            dh = _linear(dp, W_hh_T, onednn=onednn)  # dL/dh_{t-1}
             dc = dc * f[t]  # dL/dC_{t-1}
             if mask is not None:
                 dh, dc = dh + dh_skip, dc + dc_skip
         # the weight gradients: one product each over all T*B rows
         dP = d_pre.reshape(T * B, G)
-        dW_hh = _linear(hs[:-1].reshape(T * B, H).t(), dP.t()).t().contiguous()  # sum_t dg_t^T h_{t-1}
-        dW_xh = _linear(x.reshape(T * B, I).t(), dP.t()).t().contiguous()  # sum_t dg_t^T x_t
+        dW_hh = _linear(hs[:-1].reshape(T * B, H).t(), dP.t(), onednn=onednn).t().contiguous()  # sum_t dg_t^T h_{t-1}
+        dW_xh = _linear(x.reshape(T * B, I).t(), dP.t(), onednn=onednn).t().contiguous()  # sum_t dg_t^T x_t
         db = dP.sum(dim=0)
-        dx = _linear(dP, W_xh.t()).view(T, B, I) if ctx.needs_input_grad[0] else None
+        dx = _linear(dP, W_xh.t(), onednn=onednn).view(T, B, I) if ctx.needs_input_grad[0] else None
         return dx, dW_xh, db, dW_hh, dh, dc, None
+
+
+def lstm_layer_bptt(x: Tensor, W_xh: Tensor, b: Tensor, W_hh: Tensor, h0: Tensor, c0: Tensor,
+                    mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """``LSTMLayerBPTT.apply``, autocast-aware.
+
+    Under ``torch.autocast`` the layer runs in float32 (float64 if a tensor is float64), whatever
+    the dtype of its inputs (a previous layer may hand it bfloat16), and its backward pass in the same
+    dtype: the contract of ``torch.amp.custom_fwd(cast_inputs=torch.float32)``/``custom_bwd``, for
+    whatever device ``x`` is on (those decorators take one fixed device type). The cell state is a
+    running sum over T steps: in bfloat16 (8 significant bits) it would lose digits at every step.
+    """
+    tensors = [x, W_xh, b, W_hh, h0, c0]
+    if torch.is_autocast_enabled(x.device.type):
+        dtype = torch.float32
+        for t in tensors:
+            dtype = torch.promote_types(dtype, t.dtype)
+        tensors = [t.to(dtype) for t in tensors]
+    return LSTMLayerBPTT.apply(*tensors, mask)
 
 
 class LSTM(_Recurrent):
@@ -714,7 +754,7 @@ class LSTM(_Recurrent):
         if x.size(-1) != cell.input_size:
             cell.project_input(x)  # raises the error that names the shapes
         h0, c0 = state
-        out, h_n, c_n = LSTMLayerBPTT.apply(x, cell.W_xh, cell.b, cell.W_hh, h0, c0, mask)
+        out, h_n, c_n = lstm_layer_bptt(x, cell.W_xh, cell.b, cell.W_hh, h0, c0, mask)
         return out, (h_n, c_n)
 
     def _initial_states(self, h0, B: int, x: Tensor) -> list[State]:
