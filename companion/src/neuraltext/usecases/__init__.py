@@ -1,0 +1,5 @@
+"""The two healthcare use cases, on top of the chapters' modules (no model module imports these).
+
+* :mod:`neuraltext.usecases.family`: valence and people in French teenagers' sentences about their
+  family (multilabel classification; TF-IDF vs BERT embeddings vs fine-tuning).
+"""
