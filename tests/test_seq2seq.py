@@ -87,6 +87,82 @@ def test_additive_score_is_bahdanau_formula():
     torch.testing.assert_close(alpha, ref, rtol=1e-5, atol=1e-6)
 
 
+def test_additive_attention_gradients_match_the_formula_by_hand():
+    """Gradients of the additive attention (every parameter, the query and the encoder states)
+    against autograd through the pair-by-pair formula v_a^T tanh(W_1 h_t + W_2 h̄_j) written with
+    plain tensors: an independent formulation of eqs. (4)-(5)."""
+    att = _attention("additive")
+    h_t, h_bar, mask = _padded()
+    h_t.requires_grad_(True), h_bar.requires_grad_(True)
+    c_t, alpha = att(h_t, att.project_keys(h_bar), h_bar, mask)
+    w_c, w_a = torch.randn(c_t.shape), torch.randn(alpha.shape)
+    ours = torch.autograd.grad((c_t * w_c).sum() + (alpha * w_a).sum(),
+                               [h_t, h_bar, att.W_1.weight, att.W_2.weight, att.W_2.bias, att.v_a.weight])
+
+    W1, W2, b2, v = (t.detach().clone().requires_grad_(True)
+                     for t in (att.W_1.weight, att.W_2.weight, att.W_2.bias, att.v_a.weight[0]))
+    q, hb = h_t.detach().clone().requires_grad_(True), h_bar.detach().clone().requires_grad_(True)
+    scores = torch.stack([torch.stack([v @ torch.tanh(W1 @ q[b] + W2 @ hb[b, j] + b2) for j in range(6)])
+                          for b in range(3)])
+    a = torch.softmax(scores.masked_fill(~mask, -torch.inf), dim=-1)
+    c = torch.stack([sum(a[b, j] * hb[b, j] for j in range(6)) for b in range(3)])
+    ref = torch.autograd.grad((c * w_c).sum() + (a * w_a).sum(), [q, hb, W1, W2, b2, v])
+    for g, r in zip(ours, ref):
+        torch.testing.assert_close(g.reshape(r.shape), r, rtol=1e-5, atol=1e-6)
+    assert torch.all(ours[1][~mask] == w_c.new_zeros(()))  # padded encoder states get no gradient
+
+
+def test_encoder_input_gradients_match_torch_gru():
+    """The bidirectional encoder's gradient with respect to its input embeddings equals torch.nn.GRU's
+    on packed sequences (padding gets none)."""
+    model = _tiny()
+    src, lengths = _src_batch()
+    x = model.encoder.embed(src).detach().requires_grad_(True)
+    h_bar, _ = model.encoder.rnn(x, lengths=lengths)
+    x_ref = x.detach().clone().requires_grad_(True)
+    packed = pack_padded_sequence(x_ref, lengths, batch_first=True, enforce_sorted=False)
+    out, _ = model.encoder.rnn.to_torch()(packed)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))
+    w = torch.randn(h_bar.shape)
+    (g,) = torch.autograd.grad((h_bar * w).sum(), x)
+    (g_ref,) = torch.autograd.grad((out * w).sum(), x_ref)
+    torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("attention,cell", [("additive", "gru"), ("dot", "gru"), ("general", "lstm"),
+                                            ("none", "gru")])
+def test_model_gradient_equals_finite_differences_in_float64(attention, cell):
+    """The loss's gradient with respect to every parameter, in float64, against central finite
+    differences along random directions: (L(θ + εu) - L(θ - εu)) / 2ε = ∇L · u + O(ε²)."""
+    model = _tiny(attention, cell).double()
+    src, lengths = _src_batch()
+    tgt_in = torch.randint(3, 15, (4, 5))
+    tgt_in[:, 0] = 1
+    tgt_out = torch.randint(2, 15, (4, 5))
+    tgt_out[3, 3:] = 0  # some padding in the targets
+    batch = (src, lengths, tgt_in, tgt_out)
+    params = [p for p in model.parameters()]
+    loss = seq2seq_loss(model, batch)
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+    gen = torch.Generator().manual_seed(0)
+    eps = 1e-6
+    for _ in range(4):
+        u = [torch.randn(p.shape, generator=gen, dtype=p.dtype) for p in params]
+        with torch.no_grad():
+            for p, d in zip(params, u):
+                p.add_(eps * d)
+            plus = seq2seq_loss(model, batch)
+            for p, d in zip(params, u):
+                p.sub_(2 * eps * d)
+            minus = seq2seq_loss(model, batch)
+            for p, d in zip(params, u):
+                p.add_(eps * d)
+        numeric = ((plus - minus) / (2 * eps)).item()
+        analytic = sum((g * d).sum() for g, d in zip(grads, u)).item()
+        assert analytic == pytest.approx(numeric, rel=1e-6, abs=1e-8)
+
+
 def test_dot_score_needs_equal_sizes():
     with pytest.raises(ValueError, match="same size"):
         DotAttention()(torch.randn(2, 4), torch.randn(2, 3, 5), torch.randn(2, 3, 5))

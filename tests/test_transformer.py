@@ -148,6 +148,129 @@ def test_encoder_stack_equals_torch_encoder_with_gradients():
     torch.testing.assert_close(model.encoder[0].ffn.W_1.weight.grad, ref.layers[0].linear1.weight.grad, **TOL)
 
 
+def _copy_into_torch_transformer(model: Transformer, ref: nn.Transformer) -> None:
+    with torch.no_grad():
+        for ours, theirs in zip(model.encoder, ref.encoder.layers):
+            _copy_mha(ours.self_attn, theirs.self_attn)
+            _copy_common(ours, theirs)
+        for ours, theirs in zip(model.decoder, ref.decoder.layers):
+            _copy_mha(ours.self_attn, theirs.self_attn)
+            _copy_mha(ours.cross_attn, theirs.multihead_attn)
+            _copy_common(ours, theirs)
+        if model.cfg.norm_first:
+            ref.encoder.norm.load_state_dict(model.encoder_norm.state_dict())
+            ref.decoder.norm.load_state_dict(model.decoder_norm.state_dict())
+
+
+def _mha_grads(ours, theirs):
+    yield torch.cat([ours.W_q.weight.grad, ours.W_k.weight.grad, ours.W_v.weight.grad]), theirs.in_proj_weight.grad
+    yield torch.cat([ours.W_q.bias.grad, ours.W_k.bias.grad, ours.W_v.bias.grad]), theirs.in_proj_bias.grad
+    yield ours.W_o.weight.grad, theirs.out_proj.weight.grad
+    yield ours.W_o.bias.grad, theirs.out_proj.bias.grad
+
+
+def _block_grads(ours, theirs):
+    """(our gradient, torch's gradient) for every parameter of a block, in torch's layout."""
+    yield from _mha_grads(ours.self_attn, theirs.self_attn)
+    if hasattr(theirs, "multihead_attn"):
+        yield from _mha_grads(ours.cross_attn, theirs.multihead_attn)
+    for a, b in ((ours.ffn.W_1, theirs.linear1), (ours.ffn.W_2, theirs.linear2)):
+        yield a.weight.grad, b.weight.grad
+        yield a.bias.grad, b.bias.grad
+    for name in ("norm1", "norm2", "norm3") if hasattr(theirs, "norm3") else ("norm1", "norm2"):
+        yield getattr(ours, name).weight.grad, getattr(theirs, name).weight.grad
+        yield getattr(ours, name).bias.grad, getattr(theirs, name).bias.grad
+
+
+@pytest.mark.parametrize("backend", ["fused", "readable"])
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_full_transformer_equals_torch_transformer_with_gradients(norm_first, backend, device):
+    """The whole encoder-decoder (both stacks, masks, final norms) against torch.nn.Transformer on
+    copied weights: logits and the gradient of every parameter. The embeddings, * sqrt(d), the
+    course's positional encoding and the output layer are applied around torch's model by hand.
+    (torch.nn.Transformer ends both stacks with a layer norm even when post-norm; the paper's
+    post-norm model, like ours, has none there, so those two norms are removed from the reference.)"""
+    V_src, V_tgt, d = 11, 9, 16
+    cfg = TransformerConfig(d_model=d, n_heads=4, d_ff=24, dropout=0.0, activation="gelu", norm_first=norm_first,
+                            src_vocab_size=V_src, tgt_vocab_size=V_tgt, n_encoder_layers=2, n_decoder_layers=3,
+                            attention_backend=backend)
+    model = Transformer(cfg)
+    _randomise(model)
+    ref = nn.Transformer(d, 4, num_encoder_layers=2, num_decoder_layers=3, dim_feedforward=24, dropout=0.0,
+                         activation="gelu", batch_first=True, norm_first=norm_first)
+    if not norm_first:
+        ref.encoder.norm = ref.decoder.norm = None
+    _copy_into_torch_transformer(model, ref)
+    src_embed = nn.Embedding.from_pretrained(model.src_embed.weight.detach().clone(), freeze=False)
+    tgt_embed = nn.Embedding.from_pretrained(model.tgt_embed.weight.detach().clone(), freeze=False)
+    head = nn.Linear(d, V_tgt)
+    head.load_state_dict(model.lm_head.state_dict())
+    model.to(device), ref.to(device), src_embed.to(device), tgt_embed.to(device), head.to(device)
+
+    src = torch.tensor([[3, 4, 5, 6, 7, 0], [8, 9, 10, 0, 0, 0]], device=device)
+    tgt = torch.tensor([[1, 5, 6, 7, 8], [1, 3, 4, 0, 0]], device=device)
+    pe = sinusoidal_positional_encoding(16, d).to(device)
+    x = src_embed(src) * math.sqrt(d) + pe[: src.shape[1]]
+    y = tgt_embed(tgt) * math.sqrt(d) + pe[: tgt.shape[1]]
+    hidden = ref(x, y, tgt_mask=causal_mask(tgt.shape[1], device=device), src_key_padding_mask=src == 0,
+                 tgt_key_padding_mask=tgt == 0, memory_key_padding_mask=src == 0)
+    expected = head(hidden)  # (B, T, V_tgt)
+    logits = model(src, tgt)
+    torch.testing.assert_close(logits, expected, **TOL)
+
+    weight = torch.randn(logits.shape, device=device)
+    (logits * weight).sum().backward()
+    (expected * weight).sum().backward()
+    pairs = [(model.src_embed.weight.grad, src_embed.weight.grad), (model.tgt_embed.weight.grad, tgt_embed.weight.grad),
+             (model.lm_head.weight.grad, head.weight.grad), (model.lm_head.bias.grad, head.bias.grad)]
+    for ours, theirs in zip(model.encoder, ref.encoder.layers):
+        pairs += list(_block_grads(ours, theirs))
+    for ours, theirs in zip(model.decoder, ref.decoder.layers):
+        pairs += list(_block_grads(ours, theirs))
+    if norm_first:
+        for ours, theirs in ((model.encoder_norm, ref.encoder.norm), (model.decoder_norm, ref.decoder.norm)):
+            pairs += [(ours.weight.grad, theirs.weight.grad), (ours.bias.grad, theirs.bias.grad)]
+    # the padding rows of the embeddings: ours is a padding_idx (never trained), from_pretrained's is not
+    pairs[0] = (pairs[0][0][1:], pairs[0][1][1:])
+    pairs[1] = (pairs[1][0][1:], pairs[1][1][1:])
+    assert len(pairs) == 4 + 2 * 12 + 3 * 18 + (4 if norm_first else 0)
+    for i, (ours, theirs) in enumerate(pairs):
+        assert ours is not None and theirs is not None, i
+        torch.testing.assert_close(ours, theirs, **TOL, msg=lambda m, i=i: f"gradient pair {i}: {m}")
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_decoder_stack_equals_torch_decoder(norm_first, device):
+    """Our decoder stack (Transformer.decode without embeddings) against nn.TransformerDecoder on the
+    same memory and masks, values and the gradient with respect to the memory."""
+    cfg = TransformerConfig(d_model=16, n_heads=2, d_ff=24, dropout=0.0, src_vocab_size=11, tgt_vocab_size=11,
+                            n_encoder_layers=1, n_decoder_layers=3, norm_first=norm_first)
+    model = Transformer(cfg)
+    _randomise(model)
+    layer = nn.TransformerDecoderLayer(16, 2, 24, dropout=0.0, batch_first=True, norm_first=norm_first)
+    ref = nn.TransformerDecoder(layer, num_layers=3, norm=nn.LayerNorm(16) if norm_first else None)
+    with torch.no_grad():
+        for ours, theirs in zip(model.decoder, ref.layers):
+            _copy_mha(ours.self_attn, theirs.self_attn)
+            _copy_mha(ours.cross_attn, theirs.multihead_attn)
+            _copy_common(ours, theirs)
+        if norm_first:
+            ref.norm.load_state_dict(model.decoder_norm.state_dict())
+    model.to(device), ref.to(device)
+    src = torch.tensor([[3, 4, 5, 0], [6, 7, 8, 9]], device=device)
+    tgt = torch.tensor([[1, 5, 6, 0, 0], [1, 2, 3, 4, 5]], device=device)
+    memory = torch.randn(2, 4, 16, device=device, requires_grad=True)
+    logits = model.decode(tgt, memory, src)
+    y = model.tgt_pos(model.tgt_embed(tgt) * 4.0)  # sqrt(16) = 4
+    hidden = ref(y, memory, tgt_mask=causal_mask(5, device=device), tgt_key_padding_mask=tgt == 0,
+                 memory_key_padding_mask=src == 0)
+    expected = model.lm_head(hidden)
+    torch.testing.assert_close(logits, expected, **TOL)
+    (g_ours,) = torch.autograd.grad(logits.pow(2).sum(), memory)
+    (g_ref,) = torch.autograd.grad(expected.pow(2).sum(), memory)
+    torch.testing.assert_close(g_ours, g_ref, **TOL)
+
+
 # ---------------------------------------------------------------------------------- full model
 def test_decoder_is_causal_and_shapes_follow_the_comments():
     cfg = TransformerConfig(d_model=16, n_heads=2, d_ff=32, dropout=0.0, src_vocab_size=13, tgt_vocab_size=9)

@@ -7,23 +7,27 @@ import torch
 from neuraltext.utils import DEVICE_ENV, get_device, progress, set_seed
 
 
-def test_device_defaults_to_best_available(monkeypatch):
+@pytest.mark.parametrize("cuda,mps,expected", [
+    (True, True, "cuda"),  # CUDA first, even on a machine that also has MPS
+    (True, False, "cuda"),
+    (False, True, "mps"),
+    (False, False, "cpu"),
+])
+def test_device_defaults_to_best_available(monkeypatch, cuda, mps, expected):
+    """The default device for each combination of available backends, written out (not recomputed
+    with get_device's own logic)."""
     monkeypatch.delenv(DEVICE_ENV, raising=False)
-    expected = "cuda" if torch.cuda.is_available() else (
-        "mps" if torch.backends.mps.is_available() else "cpu")
-    assert get_device().type == expected
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert get_device() == torch.device(expected)
 
 
-def test_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
+def test_device_on_this_machine_without_gpu(monkeypatch):
+    """This CPU-only test machine: nothing patched, the answer is the CPU."""
     monkeypatch.delenv(DEVICE_ENV, raising=False)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
-    assert get_device().type == "mps"
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert get_device().type == "cuda"
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    assert get_device().type == "cpu"
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        pytest.skip("a GPU is present here")
+    assert get_device() == torch.device("cpu")
 
 
 def test_device_environment_variable_overrides(monkeypatch):
