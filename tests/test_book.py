@@ -34,3 +34,71 @@ def test_notebook_has_saved_outputs_and_stays_small(path):
     errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, f"{path.name} has saved error outputs"
     assert path.stat().st_size < 3_000_000, f"{path.name} is {path.stat().st_size / 1e6:.1f} MB"
+
+
+# --- offline reading: MathJax is served from the built book, no external script -----------------
+
+EXTERNAL_SCRIPT = re.compile(r"<script[^>]*\bsrc=[\"'](?:https?:)?//", re.I)
+EXTERNAL_STYLE = re.compile(r"<link[^>]*\bhref=[\"'](?:https?:)?//[^\"']*[\"'][^>]*stylesheet|"
+                            r"<link[^>]*stylesheet[^>]*\bhref=[\"'](?:https?:)?//", re.I)
+
+
+def external_references(html: str) -> list[str]:
+    """Scripts and stylesheets of a page that a browser would fetch from another host."""
+    return [m.group(0) for pattern in (EXTERNAL_SCRIPT, EXTERNAL_STYLE) for m in pattern.finditer(html)]
+
+
+def test_external_reference_detector_can_fail():
+    assert external_references('<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js">')
+    assert external_references('<link rel="stylesheet" href="//fonts.example.org/a.css">')
+    assert not external_references('<script src="_static/mathjax/tex-mml-chtml.js"></script>')
+    assert not external_references('<a href="https://github.com/neuraltext/neuraltext">repo</a>')
+
+
+def test_config_serves_mathjax_locally():
+    config = (ROOT / "_config.yml").read_text(encoding="utf-8")
+    assert "mathjax_offline" in config, "_config.yml does not load tools/mathjax_offline.py"
+    assert not re.search(r"mathjax_path:\s*https?://", config), "_config.yml loads MathJax from a CDN"
+
+
+def test_one_page_book_references_no_external_script(tmp_path, monkeypatch):
+    """A one-page book with an equation, built with the book's theme and the MathJax extension
+    (a stand-in MathJax file: nothing is downloaded), references no script from another host."""
+    sphinx = pytest.importorskip("sphinx.application")
+    pytest.importorskip("sphinx_book_theme")
+    pytest.importorskip("myst_nb")
+    fake = tmp_path / "mathjax"
+    fake.mkdir()
+    (fake / "tex-mml-chtml.js").write_text("/* stand-in for MathJax */\n")
+    monkeypatch.setenv("NEURALTEXT_MATHJAX_DIR", str(fake))
+    monkeypatch.syspath_prepend(str(ROOT / "tools"))
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text(
+        "extensions = ['myst_nb', 'sphinx_book_theme', 'mathjax_offline']\n"
+        "myst_enable_extensions = ['dollarmath', 'amsmath']\n"
+        "html_theme = 'sphinx_book_theme'\n"
+        "nb_execution_mode = 'off'\n")
+    (src / "index.md").write_text("# Page\n\nAn equation:\n\n$$\n\\mathrm{softmax}(x)_i = e^{x_i} / \\sum_j e^{x_j}\n$$\n")
+    out = tmp_path / "html"
+    app = sphinx.Sphinx(str(src), str(src), str(out), str(tmp_path / "doctrees"), "html",
+                        status=None, warning=None, freshenv=True)
+    app.build()
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "_static/mathjax/tex-mml-chtml.js" in page, "the page does not load the local MathJax"
+    assert (out / "_static" / "mathjax" / "tex-mml-chtml.js").exists(), "MathJax was not copied"
+    assert external_references(page) == []
+
+
+def test_built_book_references_no_external_script():
+    """The real build, when there is one (`make book` writes _build/html; it takes minutes, so the
+    test only reads it)."""
+    html_dir = ROOT / "_build" / "html"
+    pages = sorted(html_dir.glob("*.html")) + sorted(html_dir.glob("book/*.html"))
+    if not pages:
+        pytest.skip("no built book in _build/html: run `make book` first")
+    if not (html_dir / "_static" / "mathjax").exists():
+        pytest.skip("_build/html predates the offline MathJax (no _static/mathjax): run `make book` again")
+    found = {p.relative_to(html_dir).as_posix(): refs for p in pages
+             if (refs := external_references(p.read_text(encoding="utf-8")))}
+    assert not found, f"external scripts or stylesheets in the built book: {found}"

@@ -4,6 +4,9 @@
     python tools/bootstrap_cell.py --fix      # make it the first code cell of every book/*.ipynb
 
 The repository URL comes from `repository.url` in `_config.yml`, the one place it is written.
+The cell installs the package without extras: its dependencies are what the notebooks import
+(torch, transformers, gensim, scikit-learn, matplotlib ...); the `book` extra (Jupyter Book,
+JupyterLab) only builds the book and would be dead weight in a Colab kernel.
 tests/test_bootstrap.py checks that every notebook starts with exactly this cell.
 """
 
@@ -29,12 +32,12 @@ def repository_url() -> str:
 def cell_source() -> str:
     url = repository_url()
     return (
-        "# Colab bootstrap: install the course's companion package when it is missing\n"
-        "# (on Colab, Binder or a fresh kernel); on a machine set up with `make` it does nothing.\n"
+        "# Colab bootstrap: install the course's companion package (and only what the notebooks\n"
+        "# import) when it is missing, on Colab, Binder or a fresh kernel; after `make` it does nothing.\n"
         "import importlib.util, subprocess, sys\n"
         'if importlib.util.find_spec("neuraltext") is None:\n'
         "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\",\n"
-        f'                    "neuraltext[book] @ git+{url}#subdirectory=companion"], check=True)'
+        f'                    "neuraltext @ git+{url}#subdirectory=companion"], check=True)'
     )
 
 
@@ -63,7 +66,12 @@ def fix(path: Path) -> bool:
     else:
         idx = nb["cells"].index(first) if first is not None else len(nb["cells"])
         nb["cells"].insert(idx, cell)
-    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    try:  # nbformat's own writer keeps the file's layout (sources as lists of lines)
+        import nbformat
+
+        nbformat.write(nbformat.from_dict(nb), str(path))
+    except ImportError:
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return True
 
 
