@@ -61,6 +61,7 @@ __all__ = [
 
 MAGIC = b"E5S1"
 QK = 32  # weights per Q4_0 block
+FORMAT = 2  # version of the converted folder's layout (see convert_q4)
 _BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (QK // 2,))])  # 18 bytes, packed
 _DTYPES = {0: "float32", 1: "Q4_0"}
 SPECIALS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
@@ -142,11 +143,12 @@ def _shape(short: str, c: dict) -> tuple[int, ...]:
     return {"fi": (ff, h), "fo": (h, ff)}.get(part, (h, h))
 
 
-def read_q4(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor], Q4Vocab]:
+def read_q4(path: str | os.PathLike, weights: bool = True) -> tuple[dict, dict[str, torch.Tensor], Q4Vocab]:
     """Read ``e5-small-q4.bin``: ``(config, state_dict, vocab)``.
 
     ``config`` holds ``transformers.BertConfig`` arguments; ``state_dict`` float32 tensors under
-    BertModel's key names (no ``bert.`` prefix, no pooler: the file has none); ``vocab`` the pieces.
+    BertModel's key names (no ``bert.`` prefix, no pooler: the file has none), checked but left
+    empty with ``weights=False`` (the tokenizer alone); ``vocab`` the pieces.
     """
     path = str(path)
     with open(path, "rb") as f:
@@ -197,6 +199,8 @@ def read_q4(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor], Q4V
                              f"[{offset}, {offset + expected}) but the entry says {nbytes} bytes and the "
                              f"file has {len(r.data)} (truncated file?)")
         raw = memoryview(r.data)[offset:offset + nbytes]
+        if not weights:
+            continue
         if dtype == 0:
             t = torch.from_numpy(np.frombuffer(raw, "<f4").copy().reshape(shape))
         else:
@@ -283,10 +287,11 @@ def convert_q4(source: str | os.PathLike, target: str | os.PathLike,
     from transformers import BertConfig
 
     source, target = Path(source), Path(target)
-    stamp = {"source": str(source), "source_bytes": source.stat().st_size}
+    # what the folder was made from, and by which version of this function (bumped when it changes)
+    stamp = {"source": str(source), "source_bytes": source.stat().st_size, "format": FORMAT}
     marker = target / "neuraltext-source.json"
     if (target / "config.json").exists() and marker.exists():
-        if json.loads(marker.read_text()).get("source_bytes") == stamp["source_bytes"]:
+        if json.loads(marker.read_text()) == stamp:
             return target
     config, state, vocab = read_q4(source)
     h = config["hidden_size"]
@@ -300,7 +305,6 @@ def convert_q4(source: str | os.PathLike, target: str | os.PathLike,
     try:
         bert_config = BertConfig(**config)
         bert_config.architectures = ["BertModel"]
-        bert_config.tokenizer_class = "XLMRobertaTokenizer"
         bert_config.save_pretrained(tmp)
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "model.safetensors"),
                   metadata={"format": "pt"})
@@ -310,7 +314,10 @@ def convert_q4(source: str | os.PathLike, target: str | os.PathLike,
         else:
             build_tokenizer(vocab).save(str(tmp / "tokenizer.json"))
             origin = "rebuilt from the file's unigram pieces and scores (neuraltext.e5.build_tokenizer)"
-        tok_config = {"tokenizer_class": "XLMRobertaTokenizer", **SPECIALS,
+        # Not "XLMRobertaTokenizer": transformers 5 rebuilds that class's pipeline (whitespace split,
+        # no run-of-spaces rule), which drops the final "▁" the model's tokenizer.json and the engine
+        # give a text ending with a space. The generic class runs tokenizer.json exactly as written.
+        tok_config = {"tokenizer_class": "PreTrainedTokenizerFast", **SPECIALS,
                       "model_max_length": config["max_position_embeddings"], "add_prefix_space": True}
         (tmp / "tokenizer_config.json").write_text(json.dumps(tok_config, indent=2))
         (tmp / "special_tokens_map.json").write_text(json.dumps(SPECIALS, indent=2))
