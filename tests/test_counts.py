@@ -198,7 +198,7 @@ def test_plot_map():
     est = CooccurrenceSVD(window=10, n_components=2, weighting="count", vocabulary=TOY_VOCABULARY,
                           svd="dense").fit(TOY_CORPUS)
     ax = est.plot_map(["cnn", "svm", "farm"])
-    assert [t.get_text() for t in ax.texts] == ["cnn", "svm", "farm"]
+    assert sorted(t.get_text() for t in ax.texts) == ["cnn", "farm", "svm"]
 
 
 def test_bad_input(corpus):
@@ -236,3 +236,35 @@ def test_default_corpus_is_rich_enough_for_rank_100():
     words = set(vocab)
     for name, group in big.groups.items():
         assert set(group) <= words, name
+
+
+# --------------------------------------------------------------------------- bad input, clearly
+def test_a_float_array_is_not_taken_as_a_corpus():
+    """Before: the floats were counted as words and fit() returned vectors for them."""
+    X = np.random.default_rng(0).random((10, 5))
+    with pytest.raises(TypeError, match=r"token 0\.\d+ of type float64.*not a corpus"):
+        CooccurrenceSVD(n_components=2).fit(X)
+    with pytest.raises(TypeError, match="of type float"):
+        CooccurrenceSVD(n_components=2, vocabulary=[0.5, 1.5]).fit([[0.5, 1.5]])
+    with pytest.raises(TypeError, match="of type float"):
+        build_vocabulary([[0.5, 1.5]])
+
+
+def test_ppmi_refuses_a_nan_count():
+    """Before: one NaN count made every comparison false and ppmi returned an empty matrix."""
+    C = sp.csr_matrix(np.array([[0, 2, 1], [2, 0, np.nan], [1, np.nan, 0]]))
+    with pytest.raises(ValueError, match=r"must be finite: C\[1, 2\] = nan"):
+        ppmi(C)
+    with pytest.raises(ValueError, match="finite"):
+        ppmi(sp.csr_matrix(np.array([[0.0, np.inf], [np.inf, 0.0]])))
+
+
+def test_sklearn_svd_at_full_rank_equals_the_dense_svd():
+    """Before: rank = vocabulary size asked TruncatedSVD for 0 oversamples and failed with its
+    parameter error; now the rank is allowed and the values are right."""
+    X = sp.csr_matrix(cooccurrence_matrix(TOY_CORPUS, TOY_VOCABULARY, window=10))
+    _, s, _ = truncated_svd(X, 22, method="sklearn")
+    _, s_dense, _ = truncated_svd(X, 22, method="dense")
+    np.testing.assert_allclose(s, s_dense, atol=1e-8)
+    est = CooccurrenceSVD(window=10, n_components=22, svd="sklearn", weighting="count").fit(TOY_CORPUS)
+    np.testing.assert_allclose(est.singular_values_, s_dense, atol=1e-8)

@@ -164,3 +164,32 @@ def test_tokenizer_save_load(cls, tmp_path):
     other = CharTokenizer if cls is WordTokenizer else WordTokenizer
     with pytest.raises(ValueError, match=f"not a {other.__name__}"):
         other.load(path)
+
+
+# ---------------------------------------------------------------------------- bad files, clearly
+@pytest.mark.parametrize("reader", [Vocab.load, load_tokenizer, WordTokenizer.load])
+def test_a_file_that_is_not_utf8_names_the_file_and_line(reader, tmp_path):
+    """Before: a bare UnicodeDecodeError with a byte offset and no file name."""
+    from neuraltext.data import TextFileError
+
+    path = tmp_path / "latin1.json"
+    path.write_bytes('{"itos": [\n "caf\xe9"]}'.encode("latin-1"))
+    with pytest.raises(TextFileError, match=r"latin1\.json, line 2, column 6: bytes e9 are not valid utf-8"):
+        reader(path)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{oops", r"bad\.json, line 1, column 2: not valid JSON"),
+    ("[1, 2]", r"bad\.json: expected a JSON object .* got a JSON list"),
+    ('"text"', r"bad\.json: expected a JSON object .* got a JSON str"),
+])
+def test_load_tokenizer_names_the_file_on_bad_json(content, message, tmp_path):
+    """Before: a JSONDecodeError without the path, and AttributeError ('list' has no 'get')."""
+    path = tmp_path / "bad.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        load_tokenizer(path)
+    with pytest.raises(ValueError, match=message):
+        Vocab.load(path)
+    with pytest.raises(FileNotFoundError, match="no tokenizer file at .*missing"):
+        load_tokenizer(tmp_path / "missing.json")

@@ -312,3 +312,34 @@ def test_clear_errors_on_bad_input(fitted, tmp_path):
         Word2Vec(window=0)
     with pytest.raises(FileNotFoundError, match="no saved Word2Vec"):
         Word2Vec.load(tmp_path / "missing.npz")
+
+
+@pytest.mark.parametrize("name, value", [("alpha", -0.1), ("alpha", 0.0), ("alpha", float("nan")),
+                                         ("min_alpha", -1e-4), ("ns_exponent", float("nan")),
+                                         ("ns_exponent", float("inf")), ("sample", float("nan"))])
+def test_bad_rates_and_exponents_are_refused(name, value):
+    """Before: a negative rate or a NaN exponent trained silently (to NaN or backwards)."""
+    with pytest.raises(ValueError, match=rf"{name} must be a finite .*, got {value}"):
+        Word2Vec(**{name: value})
+
+
+def test_one_word_sentences_are_an_error_not_untrained_vectors():
+    """Before: fit() returned the random initial vectors and an empty loss history, silently."""
+    with pytest.raises(ValueError, match="no training examples: every sentence has fewer than two"):
+        Word2Vec(min_count=1, epochs=1).fit([["chat"], ["chien"], ["chat"]], show_progress=False)
+    # two words, but one of them below min_count: still no pair
+    with pytest.raises(ValueError, match="no training examples"):
+        Word2Vec(min_count=2, epochs=1).fit([["chat", "dort"], ["chat"]], show_progress=False)
+
+
+def test_load_never_unpickles(fitted, tmp_path):
+    """The vocabulary is saved as a string array and read with allow_pickle=False; a file with a
+    pickled object array (the old format, or a crafted one) is refused with a clear error."""
+    path = fitted.save(tmp_path / "model.npz")
+    with np.load(path, allow_pickle=False) as data:
+        assert data["vocabulary"].dtype.kind == "U"
+        fields = dict(data)
+    fields["vocabulary"] = np.array(fitted.vocabulary_, dtype=object)
+    np.savez(tmp_path / "pickled.npz", **fields)
+    with pytest.raises(ValueError, match="pickled object array, which is not loaded"):
+        Word2Vec.load(tmp_path / "pickled.npz")

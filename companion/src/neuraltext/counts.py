@@ -63,6 +63,7 @@ def build_vocabulary(sentences: Sequence[Sequence[str]], min_count: int = 1,
         n += 1
     if n == 0 or not counts:
         raise ValueError("empty corpus: no sentences with tokens to count")
+    _check_token_types(counts)
     kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
     if max_vocab is not None:
         kept = kept[:max_vocab]
@@ -70,6 +71,16 @@ def build_vocabulary(sentences: Sequence[Sequence[str]], min_count: int = 1,
         raise ValueError(f"no word occurs at least min_count={min_count} times "
                          f"(the most frequent: {counts.most_common(1)[0]})")
     return kept, np.array([counts[w] for w in kept], dtype=np.int64)
+
+
+def _check_token_types(counts: Counter) -> None:
+    """Tokens are strings (words) or integers (token ids); anything else is a mistake, typically a
+    float array passed as sentences, whose numbers would silently be counted as words."""
+    for tok in counts:
+        if not isinstance(tok, (str, int, np.integer)) or isinstance(tok, (bool, np.bool_)):
+            raise TypeError(f"sentences must be lists of tokens (strings, or integer token ids); found the "
+                            f"token {tok} of type {type(tok).__name__}. A float array is not a corpus: "
+                            "pass e.g. [text.split() for text in texts]")
 
 
 def _encode(sentences: Sequence[Sequence[str]], stoi: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -128,6 +139,11 @@ def ppmi(C: sp.spmatrix, alpha: float = 1.0) -> sp.csr_matrix:
     use 0.75). Zero counts stay zero (their PMI is ``-inf``, clipped to 0).
     """
     C = sp.csr_matrix(C, dtype=np.float64)
+    if C.nnz and not np.isfinite(C.data).all():
+        bad = np.flatnonzero(~np.isfinite(C.data))[0]
+        row = int(np.searchsorted(C.indptr, bad, side="right") - 1)
+        raise ValueError(f"C, the co-occurrence counts, must be finite: C[{row}, {C.indices[bad]}] = "
+                         f"{C.data[bad]} (counts are non-negative finite numbers)")
     if C.nnz and C.data.min() < 0:
         raise ValueError("co-occurrence counts must be non-negative")
     total = C.sum()
@@ -241,7 +257,9 @@ def truncated_svd(X, k: int, method: str = "torch", n_oversamples: int = 200, n_
         from sklearn.decomposition import TruncatedSVD
 
         svd = TruncatedSVD(n_components=k, algorithm="randomized", n_iter=n_iter,
-                           n_oversamples=min(n_oversamples, min(n_rows, n_cols) - k), random_state=seed)
+                           # at least one extra vector (TruncatedSVD's minimum), even when k = min(X.shape)
+                           n_oversamples=max(1, min(n_oversamples, min(n_rows, n_cols) - k)),
+                           random_state=seed)
         US = svd.fit_transform(X)
         s, Vt = svd.singular_values_, svd.components_
         U = US / s
@@ -334,6 +352,7 @@ class CooccurrenceSVD(BaseEstimator):
             if not any(sentences):
                 raise ValueError("empty corpus: no sentences with tokens to count")
             c = Counter(w for s in sentences for w in s)
+            _check_token_types(c)
             counts = np.array([c[w] for w in vocab], dtype=np.int64)
         if self.n_components > len(vocab):
             raise ValueError(f"n_components={self.n_components} is larger than the vocabulary "

@@ -304,8 +304,18 @@ class Word2VecConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.sample < 0:
-            raise ValueError(f"sample must be >= 0, got {self.sample}")
+        # NaN fails every comparison: test "finite and in range", never "not out of range"
+        def check(name, ok, allowed):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                    or not np.isfinite(value) or not ok(value):
+                raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+        check("sample", lambda v: v >= 0, "a finite number >= 0 (0: no sub-sampling)")
+        check("ns_exponent", lambda v: True, "a finite number (0.75 in the paper)")
+        check("min_alpha", lambda v: v >= 0, "a finite learning rate >= 0")
+        if self.alpha is not None:
+            check("alpha", lambda v: v > 0, "a finite learning rate > 0, or None for the default")
 
     @property
     def start_alpha(self) -> float:
@@ -340,7 +350,10 @@ class Word2Vec:
     # ---------------------------------------------------------------------------------- training
     def fit(self, corpus, log_every: int = 50, show_progress: bool = True) -> "Word2Vec":
         """Learn vectors from ``corpus``: a list of token lists, or any object with ``.sentences``
-        (e.g. :func:`neuraltext.data.synthetic_corpus`). Returns ``self``."""
+        (e.g. :func:`neuraltext.data.synthetic_corpus`). Returns ``self``.
+
+        Raises ``ValueError`` when the corpus gives no training example at all (every sentence has
+        fewer than two in-vocabulary words): training would return the random initial vectors."""
         cfg = self.config
         sentences = corpus.sentences if hasattr(corpus, "sentences") else corpus
         if isinstance(sentences, str):
@@ -372,6 +385,12 @@ class Word2Vec:
         in_vocab = ids >= 0
         ids, sentence_ids = ids[in_vocab], sentence_ids[in_vocab]
         n_raw = len(ids)
+        if not (sentence_ids[1:] == sentence_ids[:-1]).any():
+            # no word has a neighbour: there is no (centre, context) pair, nothing to learn from
+            raise ValueError(
+                "no training examples: every sentence has fewer than two words in the vocabulary "
+                f"(min_count={cfg.min_count}), so no word has a context. Pass sentences of several "
+                "words (a list of token lists, one per sentence, not one word per sentence)")
 
         V, D = len(self.vocabulary_), cfg.dim
         gen = torch.Generator().manual_seed(cfg.seed)
@@ -534,7 +553,7 @@ class Word2Vec:
         self._check_fitted()
         path = Path(path)
         np.savez(path, vectors=self.vectors_, context_vectors=self.context_vectors_,
-                 counts=self.counts_, vocabulary=np.array(self.vocabulary_, dtype=object),
+                 counts=self.counts_, vocabulary=np.array(self.vocabulary_, dtype=np.str_),
                  config=np.array(json.dumps(asdict(self.config))),
                  loss_history=np.array(self.loss_history_, dtype=np.float64))
         return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
@@ -544,7 +563,10 @@ class Word2Vec:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"no saved Word2Vec at {path}")
-        with np.load(path, allow_pickle=True) as data:
+        # allow_pickle=False: a pickled array in a crafted file would run code when loaded. The
+        # vocabulary is a Unicode string array (files saved before this used a pickled object array
+        # and are refused with a clear error).
+        with np.load(path, allow_pickle=False) as data:
             missing = {"vectors", "context_vectors", "counts", "vocabulary", "config"} - set(data.files)
             if missing:
                 raise ValueError(f"{path} is not a saved Word2Vec: missing fields {sorted(missing)}")
@@ -552,7 +574,13 @@ class Word2Vec:
             model.vectors_ = data["vectors"]
             model.context_vectors_ = data["context_vectors"]
             model.counts_ = data["counts"]
-            model.vocabulary_ = [str(w) for w in data["vocabulary"]]
+            try:
+                vocabulary = data["vocabulary"]
+            except ValueError:
+                raise ValueError(f"{path}: its vocabulary is a pickled object array, which is not loaded "
+                                 "(pickles can run code). Re-save the model with this version's "
+                                 "Word2Vec.save (vocabulary as a string array)") from None
+            model.vocabulary_ = [str(w) for w in vocabulary]
             model.loss_history_ = data["loss_history"].tolist() if "loss_history" in data.files else []
         model.index_ = {w: i for i, w in enumerate(model.vocabulary_)}
         return model

@@ -193,10 +193,7 @@ def load_tokenizer(path: str | Path):
     from neuraltext.tokenize.bpe import BPETokenizer
 
     path = Path(path)
-    try:
-        kind = json.loads(path.read_text(encoding="utf-8")).get("type")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no tokenizer file at {path}") from None
+    kind = read_json(path, "tokenizer").get("type")
     classes = {c.__name__: c for c in (WordTokenizer, CharTokenizer, BPETokenizer)}
     if kind not in classes:
         raise ValueError(f"{path}: unknown tokenizer type {kind!r}; expected one of {sorted(classes)}")

@@ -204,10 +204,21 @@ class Vocab:
 
 
 def read_json(path: Path, what: str) -> dict:
-    """Read a JSON file written by ``save``; errors name the file (shared by the tokenizers)."""
+    """Read a JSON object written by ``save``; every error names the file (and the line when there
+    is one), whatever went wrong: missing file, bytes that are not UTF-8, broken JSON, or JSON that is
+    not an object. Shared by the vocabulary and the tokenizers."""
+    from neuraltext.data.files import read_text  # here, not at the top: neuraltext.data imports Vocab
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no {what} file at {path}")
+    text = read_text(path)  # TextFileError (a ValueError) with file, line and column for bad bytes
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no {what} file at {path}") from None
+        data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from None
+        raise ValueError(f"{path}, line {e.lineno}, column {e.colno}: not valid JSON ({e.msg}); "
+                         f"expected a {what} saved by neuraltext") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object (a {what} saved by neuraltext), "
+                         f"got a JSON {type(data).__name__}")
+    return data
