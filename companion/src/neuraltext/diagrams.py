@@ -10,6 +10,7 @@ saves it with ``fig.savefig(path)``. The symbols are the chapters' (``h_t``, ``C
     diagrams.gru_cell()                  # chapter 4, equation (gru), reset gate before the product
     diagrams.encoder_decoder_attention() # chapter 5, equations (s2s-alpha), (s2s-context)
     diagrams.transformer_block()         # chapter 6, pre-norm or post-norm encoder block
+    diagrams.bert_inputs()               # chapter 7, token + segment + position embeddings
 
 The drawing helpers (`box`, `arrow`, `new_figure`) are public so that later chapters can add their
 own diagrams (BERT inputs, decoder-only block, RLHF steps) in the same style.
@@ -18,7 +19,7 @@ own diagrams (BERT inputs, decoder-only block, RLHF steps) in the same style.
 from __future__ import annotations
 
 __all__ = ["new_figure", "box", "arrow", "unrolled_rnn", "lstm_cell", "gru_cell",
-           "encoder_decoder_attention", "transformer_block"]
+           "encoder_decoder_attention", "transformer_block", "bert_inputs"]
 
 # one palette for the whole book: inputs, states, gates/operations, attention, outputs
 COLORS = {"input": "#dbe9f6", "state": "#fde7c8", "gate": "#d9f0d3", "op": "#f2f2f2",
@@ -267,4 +268,26 @@ def transformer_block(norm_first: bool = True, decoder: bool = False):
     kind = "decoder" if decoder else "encoder"
     placement = "pre-norm" if norm_first else "post-norm"
     ax.set_title(f"Transformer {kind} block ({placement})", fontsize=FONTSIZE + 2)
+    return fig
+
+
+def bert_inputs(tokens_a: tuple[str, ...] = ("le", "loup", "nage"), tokens_b: tuple[str, ...] = ("il", "a", "faim")):
+    """Chapter 7: BERT's input x_0 = LayerNorm(E_tok + E_seg + E_pos) for a sentence pair (A, B)."""
+    tokens = ["[CLS]", *tokens_a, "[SEP]", *tokens_b, "[SEP]"]
+    segments = ["A"] * (len(tokens_a) + 2) + ["B"] * (len(tokens_b) + 1)
+    n, step = len(tokens), 1.25
+    fig, ax = new_figure(1.05 * (n * step + 2.4), 5.0, (-2.3, n * step), (-0.3, 5.2))
+    for y, label in ((4.4, "input"), (3.4, "token"), (2.3, "segment"), (1.2, "position"), (0.15, "LayerNorm")):
+        ax.text(-2.2, y, label, ha="left", va="center", fontsize=FONTSIZE)
+    for i, (tok, seg) in enumerate(zip(tokens, segments)):
+        x = i * step + 0.4
+        box(ax, (x, 4.4), tok, 1.1, 0.5, "op", fontsize=FONTSIZE - 1)
+        box(ax, (x, 3.4), rf"$E_{{\mathrm{{{tok.strip('[]')}}}}}$", 1.1, 0.55, "input", fontsize=FONTSIZE - 1)
+        ax.text(x, 2.85, "+", ha="center", va="center", fontsize=FONTSIZE + 2)
+        box(ax, (x, 2.3), rf"$E_{seg}$", 1.1, 0.55, "gate", fontsize=FONTSIZE)
+        ax.text(x, 1.75, "+", ha="center", va="center", fontsize=FONTSIZE + 2)
+        box(ax, (x, 1.2), rf"$E_{{{i}}}$", 1.1, 0.55, "state", fontsize=FONTSIZE)
+        arrow(ax, (x, 0.9), (x, 0.45))
+        box(ax, (x, 0.15), rf"$x_{{0,{i}}}$", 1.0, 0.5, "norm", fontsize=FONTSIZE - 1)
+    ax.set_title("BERT input: token + segment + position embeddings, then a layer norm", fontsize=FONTSIZE + 1)
     return fig
