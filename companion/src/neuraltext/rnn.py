@@ -31,49 +31,36 @@ Stacking lets one matrix product compute all gates at once, and splitting ``W_f 
 lets the input part ``W_xh x_t + b`` be computed for *all* time steps in one product before the
 loop (``project_input``); only ``W_hh h_{t-1}`` stays inside the loop (``step``).
 
-Mapping to PyTorch (``from_torch`` / ``to_torch``):
-
-    ours                                PyTorch (nn.RNN / nn.LSTM / nn.GRU and their *Cell)
-    W_xh, W_hh                          weight_ih, weight_hh (same shapes)
-    b                                   bias_ih + bias_hh (PyTorch has two biases; their sum is the
-                                        course's single b; ``to_torch`` puts b in bias_ih, 0 in bias_hh)
-    LSTM gate blocks f, i, C~, o        i, f, g, o   (first two blocks swapped)
-    GRU gate blocks z, r, h~            r, z, n      (first two swapped) and z *negated*: PyTorch writes
-                                        h_t = (1 - z') * n + z' * h_{t-1}, so the course's
-                                        z = 1 - z' = sigmoid(-(...)), i.e. W_z = -W_z', b_z = -b_z'
-    GRU b_hn                            bias_hh's n block (it sits inside r * (...), so it stays apart)
-
-Speed: ``LSTM`` runs each layer with :class:`LSTMLayerBPTT`, the same equations with the backward
-pass (BPTT) written out by hand, about 2x faster on a CPU than autograd through ``LSTMCell.step``
-(``LSTM(..., manual_bptt=False)``, the readable reference; both are tested against ``torch.nn.LSTM``).
+Mapping to PyTorch (``from_torch`` / ``to_torch``, written in :mod:`neuraltext.rnn_torch`): the same
+shapes, PyTorch's two biases summed into b, the LSTM's gate blocks in the order i, f, g, o, the GRU's
+r, z, n, with z negated (PyTorch's update gate is 1 - ours) and ``b_hn`` kept apart.
 
 The GRU's candidate: the course (Cho et al., 2014) resets the state *before* the product,
 ``W (r * h)``; PyTorch and cuDNN reset *after* it, ``r * (W h + b_hn)``. Both are available
 (``reset_after``); only the second can be loaded from / exported to ``torch.nn.GRU``.
+
+Speed: ``LSTM`` runs each layer with :class:`neuraltext.rnn_fast.LSTMLayerBPTT` by default, the same
+equations with the backward pass (BPTT) written out by hand (read this module first, then that one);
+``LSTM(..., manual_bptt=False)`` unrolls :meth:`LSTMCell.step` under autograd. Both are tested against
+``torch.nn.LSTM``; ``benchmarks/rnn.py`` times them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from neuraltext import rnn_torch
+from neuraltext.rnn_fast import LSTMLayerBPTT, lstm_layer_bptt
+from neuraltext.rnn_torch import _permute_blocks  # noqa: F401  (the tests and chapter 4 use it from here)
+
 __all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "LSTMLayerBPTT", "lstm_layer_bptt",
            "lengths_from_mask"]
 
 State = Tensor | tuple[Tensor, Tensor]
-
-
-def _permute_blocks(t: Tensor, order: Sequence[int], signs: Sequence[float] | None = None) -> Tensor:
-    """Reorder the gate blocks of a stacked weight/bias along dim 0 (and flip signs if asked)."""
-    blocks = t.chunk(len(order), dim=0)
-    out = [blocks[k] for k in order]
-    if signs is not None:
-        out = [s * b for s, b in zip(signs, out)]
-    return torch.cat(out, dim=0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -83,6 +70,7 @@ class _Cell(nn.Module):
     """Shared parts of the three cells: stacked parameters, init, input projection, checks."""
 
     n_gates = 1
+    torch_class: type[nn.Module] = nn.RNNCell  # the torch.nn equivalent (see neuraltext.rnn_torch)
     #: position, in PyTorch's stacked layout, of each of our gate blocks (ours[k] = torch[order[k]])
     torch_order: tuple[int, ...] = (0,)
     #: sign applied to each of our gate blocks when converting (GRU's z is PyTorch's 1 - z)
@@ -114,73 +102,31 @@ class _Cell(nn.Module):
         instead of T small ones), and per step by ``forward``.
         """
         if x.size(-1) != self.input_size:
-            raise ValueError(
-                f"{type(self).__name__}: expected input with last dimension input_size="
-                f"{self.input_size}, got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"{type(self).__name__}: expected input with last dimension input_size="
+                             f"{self.input_size}, got shape {tuple(x.shape)}")
         return F.linear(x, self.W_xh, self.b)
 
     def _check_hidden(self, h: Tensor, batch: int, name: str = "h") -> None:
         if h.shape != (batch, self.hidden_size):
-            raise ValueError(
-                f"{type(self).__name__}: state {name} should have shape (B, H) = "
-                f"({batch}, {self.hidden_size}), got {tuple(h.shape)}"
-            )
+            raise ValueError(f"{type(self).__name__}: state {name} should have shape (B, H) = "
+                             f"({batch}, {self.hidden_size}), got {tuple(h.shape)}")
 
     def _check_input(self, x: Tensor) -> None:
         if x.dim() != 2 or x.size(1) != self.input_size:
-            raise ValueError(
-                f"{type(self).__name__}: expected x_t of shape (B, input_size) = (B, {self.input_size}), "
-                f"got {tuple(x.shape)}"
-            )
+            raise ValueError(f"{type(self).__name__}: expected x_t of shape (B, input_size) = "
+                             f"(B, {self.input_size}), got {tuple(x.shape)}")
 
     def zero_state(self, batch: int, like: Tensor) -> State:
         return like.new_zeros(batch, self.hidden_size)
 
-    # -- conversion to and from torch.nn ---------------------------------------------------------
-    def _load_torch(self, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None) -> None:
-        if w_ih.shape != self.W_xh.shape or w_hh.shape != self.W_hh.shape:
-            raise ValueError(
-                f"{type(self).__name__}: PyTorch weights of shapes {tuple(w_ih.shape)}, {tuple(w_hh.shape)} "
-                f"do not fit W_xh {tuple(self.W_xh.shape)}, W_hh {tuple(self.W_hh.shape)}"
-            )
-        if b_ih is None or b_hh is None:
-            raise ValueError("modules built with bias=False are not supported (the course's cells have a bias)")
-        with torch.no_grad():
-            self.W_xh.copy_(_permute_blocks(w_ih, self.torch_order, self.torch_signs))
-            self.W_hh.copy_(_permute_blocks(w_hh, self.torch_order, self.torch_signs))
-            self.b.copy_(_permute_blocks(b_ih + b_hh, self.torch_order, self.torch_signs))
-
-    def _torch_tensors(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """(weight_ih, weight_hh, bias_ih, bias_hh) in PyTorch's layout (inverse of ``_load_torch``)."""
-        inverse = [self.torch_order.index(k) for k in range(self.n_gates)]
-        signs = [self.torch_signs[j] for j in inverse]
-        w_ih = _permute_blocks(self.W_xh.detach(), inverse, signs)
-        w_hh = _permute_blocks(self.W_hh.detach(), inverse, signs)
-        b_ih = _permute_blocks(self.b.detach(), inverse, signs)
-        return w_ih, w_hh, b_ih, torch.zeros_like(b_ih)
-
     def to_torch(self) -> nn.Module:
         """An equivalent ``torch.nn.RNNCell`` / ``LSTMCell`` / ``GRUCell`` (same device and dtype)."""
-        ref = self._torch_cell().to(device=self.W_xh.device, dtype=self.W_xh.dtype)
-        w_ih, w_hh, b_ih, b_hh = self._torch_tensors()
-        with torch.no_grad():
-            ref.weight_ih.copy_(w_ih)
-            ref.weight_hh.copy_(w_hh)
-            ref.bias_ih.copy_(b_ih)
-            ref.bias_hh.copy_(b_hh)
-        return ref
+        return rnn_torch.cell_to_torch(self)
 
     @classmethod
     def from_torch(cls, module: nn.Module) -> "_Cell":
         """Build our cell with the weights of a ``torch.nn`` cell of the matching kind."""
-        kwargs = {}
-        if isinstance(module, nn.RNNCell):
-            kwargs["nonlinearity"] = module.nonlinearity
-        cell = cls(module.input_size, module.hidden_size, **kwargs)
-        cell = cell.to(device=module.weight_ih.device, dtype=module.weight_ih.dtype)
-        cell._load_torch(module.weight_ih, module.weight_hh, module.bias_ih, module.bias_hh)
-        return cell
+        return rnn_torch.cell_from_torch(cls, module)
 
 
 class RNNCell(_Cell):
@@ -209,9 +155,6 @@ class RNNCell(_Cell):
         self._check_hidden(h, x.size(0))
         return self.step(self.project_input(x), h)
 
-    def _torch_cell(self) -> nn.Module:
-        return nn.RNNCell(self.input_size, self.hidden_size, nonlinearity=self.nonlinearity)
-
 
 class LSTMCell(_Cell):
     """LSTM cell (Hochreiter & Schmidhuber, 1997) with the course's gates f, i, C~, o.
@@ -221,6 +164,7 @@ class LSTMCell(_Cell):
     """
 
     n_gates = 4
+    torch_class = nn.LSTMCell
     torch_order = (1, 0, 2, 3)  # ours f, i, C~, o  <-  torch i, f, g, o
     torch_signs = (1.0, 1.0, 1.0, 1.0)
 
@@ -252,9 +196,6 @@ class LSTMCell(_Cell):
         z = like.new_zeros(batch, self.hidden_size)
         return z, z
 
-    def _torch_cell(self) -> nn.Module:
-        return nn.LSTMCell(self.input_size, self.hidden_size)
-
 
 class GRUCell(_Cell):
     """GRU cell (Cho et al., 2014) with the course's update gate z and reset gate r.
@@ -268,6 +209,7 @@ class GRUCell(_Cell):
     """
 
     n_gates = 3
+    torch_class = nn.GRUCell
     torch_order = (1, 0, 2)  # ours z, r, h~  <-  torch r, z, n
     torch_signs = (-1.0, 1.0, 1.0)  # z = 1 - z_torch = sigmoid(-(pre-activation))
 
@@ -299,28 +241,9 @@ class GRUCell(_Cell):
         self._check_hidden(h, x.size(0))
         return self.step(self.project_input(x), h)
 
-    def _load_torch(self, w_ih, w_hh, b_ih, b_hh) -> None:
-        if not self.reset_after:
-            raise ValueError("torch.nn.GRU resets after the product: build GRUCell(..., reset_after=True)")
-        super()._load_torch(w_ih, w_hh, b_ih, b_hh)
-        H = self.hidden_size
-        with torch.no_grad():  # the n block of bias_hh is b_hn, not part of b
-            self.b[2 * H :].copy_(b_ih[2 * H :])
-            self.b_hn.copy_(b_hh[2 * H :])
-
-    def _torch_tensors(self):
-        if not self.reset_after:
-            raise ValueError("only GRUCell(..., reset_after=True) has a torch.nn.GRU equivalent")
-        w_ih, w_hh, b_ih, b_hh = super()._torch_tensors()
-        b_hh[2 * self.hidden_size :] = self.b_hn.detach()
-        return w_ih, w_hh, b_ih, b_hh
-
-    def _torch_cell(self) -> nn.Module:
-        return nn.GRUCell(self.input_size, self.hidden_size)
-
 
 # ----------------------------------------------------------------------------------------------
-# Sequence modules: a cell unrolled over time, layers, directions, padding
+# Padding: lengths, masks, and reversing each sequence within its own length
 # ----------------------------------------------------------------------------------------------
 def lengths_from_mask(mask: Tensor) -> Tensor:
     """Lengths (B,) from a padding mask (B, T) that is True on real tokens, which must come first."""
@@ -334,6 +257,20 @@ def lengths_from_mask(mask: Tensor) -> Tensor:
     return lengths
 
 
+def _check_lengths(lengths, B: int, T: int) -> Tensor:
+    """``lengths`` as a (B,) integer tensor in [1, T]. Checked where it lives: lengths on the CPU (as
+    ``pack_padded_sequence`` wants them) cost no device synchronisation."""
+    lengths = torch.as_tensor(lengths)
+    if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
+        raise TypeError(f"lengths must hold integers (number of real steps per sequence), got dtype "
+                        f"{lengths.dtype}: {lengths.tolist() if lengths.numel() <= 8 else tuple(lengths.shape)}")
+    if lengths.shape != (B,):
+        raise ValueError(f"lengths should have shape (B,) = ({B},), got {tuple(lengths.shape)}")
+    if B and (lengths.min() < 1 or lengths.max() > T):
+        raise ValueError(f"lengths must be in [1, T={T}], got min {int(lengths.min())}, max {int(lengths.max())}")
+    return lengths.long()
+
+
 def _reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
     """Reverse each sequence of x (T, B, F) within its own length; padded steps stay where they are.
 
@@ -342,34 +279,29 @@ def _reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
     """
     if lengths is None:
         return x.flip(0)
-    T = x.size(0)
-    t = torch.arange(T, device=x.device)[:, None]  # (T, 1)
+    t = torch.arange(x.size(0), device=x.device)[:, None]  # (T, 1)
     L = lengths[None, :]  # (1, B)
     idx = torch.where(t < L, L - 1 - t, t)  # (T, B)
     return x.gather(0, idx[:, :, None].expand_as(x))
 
 
+# ----------------------------------------------------------------------------------------------
+# Sequence modules: a cell unrolled over time, layers, directions
+# ----------------------------------------------------------------------------------------------
 class _Recurrent(nn.Module):
     """A stack of ``num_layers`` recurrent layers, each run forward (and backward if bidirectional).
 
     ``forward(x, h0=None, lengths=None, mask=None) -> (output, h_n)`` with, for batch_first=True,
     x (B, T, I), output (B, T, D*H) and h_n (num_layers * D, B, H); D = 2 if bidirectional else 1.
+    Padding: ``lengths`` (B,) integers, or ``mask`` (B, T) True on real tokens; padded outputs are 0.
     The cell of layer l and direction d is ``self.cells[l * D + d]``.
     """
 
     cell_class: type[_Cell] = _Cell
     torch_class: type[nn.Module] = nn.Module
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        batch_first: bool = True,
-        dropout: float = 0.0,
-        **cell_kwargs,
-    ):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False,
+                 batch_first: bool = True, dropout: float = 0.0, **cell_kwargs):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
@@ -377,19 +309,14 @@ class _Recurrent(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bidirectional, self.batch_first, self.dropout = bidirectional, batch_first, dropout
-        self.num_directions = 2 if bidirectional else 1
-        D = self.num_directions
+        self.num_directions = D = 2 if bidirectional else 1
         self.cells = nn.ModuleList(
             self.cell_class(input_size if layer == 0 else D * hidden_size, hidden_size, **cell_kwargs)
-            for layer in range(num_layers)
-            for _ in range(D)
-        )
+            for layer in range(num_layers) for _ in range(D))
 
     def extra_repr(self) -> str:
-        return (
-            f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
-            f"bidirectional={self.bidirectional}, batch_first={self.batch_first}, dropout={self.dropout}"
-        )
+        return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+                f"bidirectional={self.bidirectional}, batch_first={self.batch_first}, dropout={self.dropout}")
 
     # -- one layer, one direction ----------------------------------------------------------------
     def _unroll(self, cell: _Cell, x: Tensor, state: State, mask: Tensor | None) -> tuple[Tensor, State]:
@@ -408,66 +335,63 @@ class _Recurrent(nn.Module):
             outputs.append(state[0] if isinstance(state, tuple) else state)
         return torch.stack(outputs), state  # (T, B, H)
 
-    # -- checks ----------------------------------------------------------------------------------
+    # -- inputs ----------------------------------------------------------------------------------
+    def _check_x(self, x: Tensor) -> None:
+        name, layout = type(self).__name__, "(B, T, I)" if self.batch_first else "(T, B, I)"
+        if x.dim() != 3:
+            raise ValueError(f"{name}: expected x of shape {layout.replace('I', 'input_size')}, got {tuple(x.shape)}")
+        if x.size(-1) != self.input_size:
+            raise ValueError(f"{name}: expected x of shape {layout} with I = input_size = {self.input_size}, "
+                             f"got {tuple(x.shape)}")
+        dtype = self.cells[0].W_xh.dtype
+        if x.dtype != dtype and not torch.is_autocast_enabled(x.device.type):
+            raise TypeError(f"{name}: x has dtype {x.dtype}, the parameters {dtype}: cast one to the other "
+                            f"(x.to({dtype}) or module.to({x.dtype})), or run under torch.autocast")
+
     def _check_state(self, s: Tensor, B: int, name: str) -> None:
         expected = (self.num_layers * self.num_directions, B, self.hidden_size)
         if not isinstance(s, Tensor) or s.shape != expected:
             got = tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__
-            raise ValueError(
-                f"{type(self).__name__}: {name} should have shape (num_layers * num_directions, B, H) = "
-                f"{expected}, got {got}"
-            )
+            raise ValueError(f"{type(self).__name__}: {name} should have shape (num_layers * num_directions, "
+                             f"B, H) = {expected}, got {got}")
 
     def _initial_states(self, h0, B: int, x: Tensor) -> list[State]:
-        n = self.num_layers * self.num_directions
         if h0 is None:
-            return [self.cells[0].zero_state(B, x) for _ in range(n)]
+            return [self.cells[0].zero_state(B, x) for _ in range(len(self.cells))]
         self._check_state(h0, B, "h0")
         return list(h0.unbind(0))
+
+    def _padding(self, lengths, mask: Tensor | None, T: int, B: int) -> Tensor | None:
+        """Lengths (B,) on the CPU or the input's device, from ``lengths`` or ``mask``; None if neither."""
+        if mask is not None:
+            if lengths is not None:
+                raise ValueError("give either lengths or mask, not both")
+            mask_bt = mask if self.batch_first else mask.t()
+            if mask_bt.shape != (B, T):
+                raise ValueError(f"mask should have shape {(B, T) if self.batch_first else (T, B)}, "
+                                 f"got {tuple(mask.shape)}")
+            return lengths_from_mask(mask_bt)
+        return None if lengths is None else _check_lengths(lengths, B, T)
 
     @staticmethod
     def _stack_states(states: list[State]):
         return torch.stack(states)
 
     def forward(self, x: Tensor, h0=None, lengths=None, mask: Tensor | None = None):
-        if x.dim() != 3:
-            layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
-            raise ValueError(f"{type(self).__name__}: expected x of shape {layout}, got {tuple(x.shape)}")
-        if x.size(-1) != self.input_size:
-            layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
-            raise ValueError(
-                f"{type(self).__name__}: expected x of shape {layout} with I = input_size = {self.input_size}, "
-                f"got {tuple(x.shape)}"
-            )
+        self._check_x(x)
         x = x.transpose(0, 1) if self.batch_first else x  # time-major inside: (T, B, I)
         T, B = x.shape[:2]
-
-        if mask is not None:
-            if lengths is not None:
-                raise ValueError("give either lengths or mask, not both")
-            if self.batch_first:
-                mask_bt = mask
-            else:
-                mask_bt = mask.t()
-            if mask_bt.shape != (B, T):
-                raise ValueError(f"mask should have shape {(B, T) if self.batch_first else (T, B)}, got {tuple(mask.shape)}")
-            lengths = lengths_from_mask(mask_bt)
+        lengths = self._padding(lengths, mask, T, B)
         step_mask = None
         if lengths is not None:
-            lengths = torch.as_tensor(lengths, device=x.device).long()
-            if lengths.shape != (B,):
-                raise ValueError(f"lengths should have shape (B,) = ({B},), got {tuple(lengths.shape)}")
-            if lengths.numel() and (lengths.min() < 1 or lengths.max() > T):
-                raise ValueError(f"lengths must be in [1, T={T}], got min {int(lengths.min())}, max {int(lengths.max())}")
+            lengths = lengths.to(x.device, non_blocking=True)
             step_mask = (torch.arange(T, device=x.device)[:, None] < lengths[None, :])[:, :, None]  # (T, B, 1)
-
         states = self._initial_states(h0, B, x)
         final: list[State] = []
-        layer_input = x
-        D = self.num_directions
+        layer_input, D = x, self.num_directions
         for layer in range(self.num_layers):
             outs = []
-            for d in range(D):
+            for d in range(D):  # d = 1: the backward direction reads each sequence reversed
                 k = layer * D + d
                 inp = layer_input if d == 0 else _reverse_padded(layer_input, lengths)
                 out, s = self._unroll(self.cells[k], inp, states[k], step_mask)
@@ -483,47 +407,18 @@ class _Recurrent(nn.Module):
             output = output.transpose(0, 1)
         return output, self._stack_states(final)
 
-    # -- conversion -----------------------------------------------------------------------------
+    # -- conversion (neuraltext.rnn_torch) --------------------------------------------------------
     def _torch_kwargs(self) -> dict:
         return {}
 
     def to_torch(self) -> nn.Module:
         """An equivalent ``torch.nn.RNN`` / ``LSTM`` / ``GRU`` (same device and dtype)."""
-        p = self.cells[0].W_xh
-        ref = self.torch_class(
-            self.input_size, self.hidden_size, num_layers=self.num_layers, bidirectional=self.bidirectional,
-            batch_first=self.batch_first, dropout=self.dropout, **self._torch_kwargs(),
-        ).to(device=p.device, dtype=p.dtype)
-        for layer in range(self.num_layers):
-            for d in range(self.num_directions):
-                sfx = f"_l{layer}" + ("_reverse" if d else "")
-                tensors = self.cells[layer * self.num_directions + d]._torch_tensors()
-                with torch.no_grad():
-                    for name, t in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), tensors):
-                        getattr(ref, name + sfx).copy_(t)
-        return ref
+        return rnn_torch.module_to_torch(self, **self._torch_kwargs())
 
     @classmethod
     def from_torch(cls, module: nn.Module) -> "_Recurrent":
         """Our module with the configuration and weights of a ``torch.nn.RNN`` / ``LSTM`` / ``GRU``."""
-        if not isinstance(module, cls.torch_class):
-            raise TypeError(f"{cls.__name__}.from_torch expects a {cls.torch_class.__name__}, got {type(module).__name__}")
-        if getattr(module, "proj_size", 0):
-            raise ValueError("LSTM with proj_size > 0 is not supported")
-        if not module.bias:
-            raise ValueError("modules built with bias=False are not supported (the course's cells have a bias)")
-        kwargs = {"nonlinearity": module.nonlinearity} if isinstance(module, nn.RNN) else {}
-        ours = cls(module.input_size, module.hidden_size, num_layers=module.num_layers,
-                   bidirectional=module.bidirectional, batch_first=module.batch_first,
-                   dropout=module.dropout, **kwargs)
-        p = module.weight_ih_l0
-        ours = ours.to(device=p.device, dtype=p.dtype)
-        for layer in range(ours.num_layers):
-            for d in range(ours.num_directions):
-                sfx = f"_l{layer}" + ("_reverse" if d else "")
-                ours.cells[layer * ours.num_directions + d]._load_torch(
-                    *(getattr(module, name + sfx) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
-        return ours
+        return rnn_torch.module_from_torch(cls, module)
 
 
 class RNN(_Recurrent):
@@ -554,190 +449,15 @@ class GRU(_Recurrent):
                          reset_after=reset_after)
 
 
-def _onednn_linear_available() -> bool:
-    try:
-        return bool(torch.backends.mkldnn.is_available()) and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-    except (AttributeError, RuntimeError):
-        return False
-
-
-_ONEDNN_LINEAR = _onednn_linear_available()
-
-
-def _use_onednn(x: Tensor) -> bool:
-    """Whether this call may use oneDNN's kernels: a CPU float32 tensor, a PyTorch that has them, and
-    oneDNN not switched off (``torch.backends.mkldnn.flags(enabled=False)``, how the tests run the
-    ``F.linear`` path that CUDA and MPS take)."""
-    return (_ONEDNN_LINEAR and x.device.type == "cpu" and x.dtype == torch.float32
-            and torch.backends.mkldnn.enabled)
-
-
-def _linear(x: Tensor, w: Tensor, b: Tensor | None = None, onednn: bool = False) -> Tensor:
-    """``x @ w.T (+ b)``. With ``onednn`` (see ``_use_onednn``), oneDNN's kernel (the one behind
-    ``torch.nn.LSTM`` on CPUs), faster than the default BLAS behind ``F.linear`` on some CPUs."""
-    if onednn and x.dim() == 2:
-        return torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
-    return F.linear(x, w, b)
-
-
-def _pack_weight(w: Tensor, batch: int, onednn: bool = False) -> Tensor:
-    """Pre-arrange a weight that one loop multiplies many times (``W_hh``) in oneDNN's blocked
-    layout, so that the T products of the loop do not each re-arrange it. Falls back to ``w``."""
-    if onednn:
-        try:
-            return torch.ops.mkldnn._reorder_linear_weight(w, batch)
-        except (AttributeError, RuntimeError):
-            pass
-    return w
-
-
-class LSTMLayerBPTT(torch.autograd.Function):
-    """One LSTM layer over T steps with back-propagation through time written out by hand.
-
-    ``LSTMLayerBPTT.apply(x (T, B, I), W_xh, b, W_hh, h0, c0, mask) -> (output (T, B, H), h_T, C_T)``.
-    Same equations as :meth:`LSTMCell.step` (gate blocks f, i, C~, o); the point is speed. With
-    autograd, each step records ~12 small operations and the backward pass computes
-    ``dL/dW_hh`` as T small products. Here the forward pass records nothing, and the backward pass
-    runs the recurrence in reverse (a_t: gate activations, g_t: pre-activations):
-
-        dh_t  = dL/dh_t (from the output) + dh_t (from step t+1)
-        do_t  = dh_t * tanh(C_t)
-        dC_t  = dC_t (from step t+1) + dh_t * o_t * (1 - tanh(C_t)^2)
-        df_t  = dC_t * C_{t-1},   di_t = dC_t * C~_t,   dC~_t = dC_t * i_t
-        dg_t  = [df, di, dC~, do]_t * [sigmoid', sigmoid', tanh', sigmoid']   (sigmoid' = a(1-a), tanh' = 1-a^2)
-        dh_{t-1} = dg_t W_hh,      dC_{t-1} = dC_t * f_t
-
-    then, as *one* product each over all steps: ``dL/dW_hh = sum_t dg_t^T h_{t-1}``,
-    ``dL/dW_xh = sum_t dg_t^T x_t``, ``dL/db = sum_t dg_t`` and ``dL/dx_t = dg_t W_xh``.
-    Padded steps (mask False) copy the state forward, so their gradient passes straight through.
-
-    Two CPU details. The forward pass computes tanh as ``tanh(z) = 2 sigmoid(2z) - 1``: with the
-    candidate's rows of ``W_hh`` and of ``W_xh x_t + b`` doubled once per sequence, a single sigmoid
-    over the (B, 4H) pre-activations serves all four gates, and PyTorch's CPU sigmoid is several times
-    faster than its tanh on these small tensors. The weight products read the transposed operands as
-    views (``dW^T = H^T dG``) instead of copying them contiguous first.
-    ``tests/test_rnn.py`` checks it against autograd through ``LSTMCell.step`` and against ``torch.nn.LSTM``.
-    """
-
-    @staticmethod
-    def forward(ctx, x: Tensor, W_xh: Tensor, b: Tensor, W_hh: Tensor, h0: Tensor, c0: Tensor,
-                mask: Tensor | None):
-        ctx.device_type = x.device.type
-        with torch.autocast(ctx.device_type, enabled=False):  # dtypes are settled by lstm_layer_bptt
-            return LSTMLayerBPTT._forward(ctx, x, W_xh, b, W_hh, h0, c0, mask)
-
-    @staticmethod
-    def _forward(ctx, x, W_xh, b, W_hh, h0, c0, mask):
-        T, B, I = x.shape
-        G = W_xh.size(0)
-        H = G // 4
-        onednn = _use_onednn(x)
-        # W_xh x_t + b, all steps at once; each step adds W_hh h_{t-1} and applies the gates in place
-        acts = _linear(x.reshape(T * B, I), W_xh, b, onednn).view(T, B, G)  # -> gate activations f, i, C~, o
-        # tanh(z) = 2 sigmoid(2z) - 1: with the candidate's pre-activations doubled, one sigmoid covers all four gates
-        acts[..., 2 * H : 3 * H] *= 2
-        W_hh2 = W_hh.clone()
-        W_hh2[2 * H : 3 * H] *= 2
-        hs = x.new_empty(T + 1, B, H)  # h_0 .. h_T
-        cs = x.new_empty(T + 1, B, H)  # C_0 .. C_T
-        tcs = x.new_empty(T, B, H)  # tanh(C_1) .. tanh(C_T)
-        hs[0], cs[0] = h0, c0
-        W_hh_packed = _pack_weight(W_hh2, B, onednn)
-        for t in range(T):
-            a = acts[t]
-            a.add_(_linear(hs[t], W_hh_packed, onednn=onednn))  # pre-activations (B, 4H), candidate doubled
-            a.sigmoid_()
-            f, i, g, o = a.chunk(4, dim=1)
-            g.mul_(2).sub_(1)  # C~ = tanh
-            c, tc, h = cs[t + 1], tcs[t], hs[t + 1]
-            torch.mul(f, cs[t], out=c).addcmul_(i, g)  # C_t = f C_{t-1} + i C~
-            torch.mul(c, 2, out=tc).sigmoid_().mul_(2).sub_(1)  # tanh(C_t)
-            torch.mul(o, tc, out=h)  # h_t = o tanh(C_t)
-            if mask is not None:  # padded step: keep the previous state
-                c.copy_(torch.where(mask[t], c, cs[t]))
-                h.copy_(torch.where(mask[t], h, hs[t]))
-        ctx.save_for_backward(x, W_xh, W_hh, hs, cs, tcs, acts, mask)
-        return hs[1:].clone(), hs[T].clone(), cs[T].clone()
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, d_out: Tensor, d_hT: Tensor, d_cT: Tensor):
-        with torch.autocast(ctx.device_type, enabled=False):  # backward in the forward's dtype
-            return LSTMLayerBPTT._backward(ctx, d_out, d_hT, d_cT)
-
-    @staticmethod
-    def _backward(ctx, d_out: Tensor, d_hT: Tensor, d_cT: Tensor):
-        x, W_xh, W_hh, hs, cs, tcs, acts, mask = ctx.saved_tensors
-        T, B, G = acts.shape
-        H, I = G // 4, x.size(2)
-        onednn = _use_onednn(x)
-        f, i, g, o = acts.chunk(4, dim=2)  # (T, B, H) each
-        # everything that does not depend on the incoming gradient, for all steps at once, in place
-        # (few large temporaries): dpre_{f,i,C~} = dC_t * D_t[:3H], dpre_o = dh_t * D_t[3H:]
-        D = torch.sub(1, acts).mul_(acts)  # sigmoid' = a (1 - a) ...
-        D_g = D[..., 2 * H : 3 * H]
-        torch.mul(g, g, out=D_g).neg_().add_(1)  # ... and tanh' = 1 - a^2 for the candidate
-        D[..., :H].mul_(cs[:-1])  # df = dC_t * C_{t-1} * sigmoid'(f)
-        D[..., H : 2 * H].mul_(g)  # di = dC_t * C~_t * sigmoid'(i)
-        D_g.mul_(i)  # dC~ = dC_t * i_t * tanh'(C~)
-        D[..., 3 * H :].mul_(tcs)  # do = dh_t * tanh(C_t) * sigmoid'(o)
-        K = torch.mul(tcs, tcs).neg_().add_(1).mul_(o)  # dC_t += dh_t * K_t
-        W_hh_T = _pack_weight(W_hh.t().contiguous(), B, onednn)  # (H, 4H): dh_{t-1} = dg_t W_hh = linear(dg_t, W_hh^T)
-        d_out = torch.zeros_like(tcs) if d_out is None else d_out
-        dh = torch.zeros_like(hs[0]) if d_hT is None else d_hT.clone()
-        dc = torch.zeros_like(cs[0]) if d_cT is None else d_cT.clone()
-        d_pre = D  # dL/d(pre-activations) for every step, written over D step by step
-        for t in range(T - 1, -1, -1):
-            dh = dh + d_out[t]
-            if mask is not None:  # a padded step passes its gradient straight to the previous state
-                m = mask[t]
-                dh_skip, dc_skip = torch.where(m, 0.0, dh), torch.where(m, 0.0, dc)
-                dh, dc = torch.where(m, dh, 0.0), torch.where(m, dc, 0.0)
-            dc = torch.addcmul(dc, dh, K[t])  # dL/dC_t
-            dp = d_pre[t]
-            dp[:, : 3 * H].view(B, 3, H).mul_(dc.unsqueeze(1))
-            dp[:, 3 * H :].mul_(dh)
-            dh = _linear(dp, W_hh_T, onednn=onednn)  # dL/dh_{t-1}
-            dc = dc * f[t]  # dL/dC_{t-1}
-            if mask is not None:
-                dh, dc = dh + dh_skip, dc + dc_skip
-        # the weight gradients: one product each over all T*B rows
-        dP = d_pre.reshape(T * B, G)
-        dW_hh = _linear(hs[:-1].reshape(T * B, H).t(), dP.t(), onednn=onednn).t().contiguous()  # sum_t dg_t^T h_{t-1}
-        dW_xh = _linear(x.reshape(T * B, I).t(), dP.t(), onednn=onednn).t().contiguous()  # sum_t dg_t^T x_t
-        db = dP.sum(dim=0)
-        dx = _linear(dP, W_xh.t(), onednn=onednn).view(T, B, I) if ctx.needs_input_grad[0] else None
-        return dx, dW_xh, db, dW_hh, dh, dc, None
-
-
-def lstm_layer_bptt(x: Tensor, W_xh: Tensor, b: Tensor, W_hh: Tensor, h0: Tensor, c0: Tensor,
-                    mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    """``LSTMLayerBPTT.apply``, autocast-aware.
-
-    Under ``torch.autocast`` the layer runs in float32 (float64 if a tensor is float64), whatever
-    the dtype of its inputs (a previous layer may hand it bfloat16), and its backward pass in the same
-    dtype: the contract of ``torch.amp.custom_fwd(cast_inputs=torch.float32)``/``custom_bwd``, for
-    whatever device ``x`` is on (those decorators take one fixed device type). The cell state is a
-    running sum over T steps: in bfloat16 (8 significant bits) it would lose digits at every step.
-    """
-    tensors = [x, W_xh, b, W_hh, h0, c0]
-    if torch.is_autocast_enabled(x.device.type):
-        dtype = torch.float32
-        for t in tensors:
-            dtype = torch.promote_types(dtype, t.dtype)
-        tensors = [t.to(dtype) for t in tensors]
-    return LSTMLayerBPTT.apply(*tensors, mask)
-
-
 class LSTM(_Recurrent):
     """Multi-layer LSTM, batch-first by default.
 
     ``forward(x, state0=None, lengths=None) -> (output, (h_n, c_n))``; ``state0 = (h0, c0)``, each
     (num_layers * D, B, H), as in ``torch.nn.LSTM``.
 
-    ``manual_bptt=True`` (default) runs each layer with :class:`LSTMLayerBPTT` (the same equations with
-    the backward pass written out, about twice as fast on a CPU); ``False`` unrolls ``LSTMCell.step``
-    under autograd, the readable reference.
+    ``manual_bptt=True`` (default) runs each layer with :class:`~neuraltext.rnn_fast.LSTMLayerBPTT`
+    (:mod:`neuraltext.rnn_fast`: the same equations with the backward pass written out, faster on a
+    CPU); ``False`` unrolls ``LSTMCell.step`` under autograd, the readable reference.
     """
 
     cell_class = LSTMCell
@@ -751,16 +471,13 @@ class LSTM(_Recurrent):
     def _unroll(self, cell: LSTMCell, x: Tensor, state, mask: Tensor | None):
         if not self.manual_bptt:
             return super()._unroll(cell, x, state, mask)
-        if x.size(-1) != cell.input_size:
-            cell.project_input(x)  # raises the error that names the shapes
         h0, c0 = state
         out, h_n, c_n = lstm_layer_bptt(x, cell.W_xh, cell.b, cell.W_hh, h0, c0, mask)
         return out, (h_n, c_n)
 
     def _initial_states(self, h0, B: int, x: Tensor) -> list[State]:
-        n = self.num_layers * self.num_directions
         if h0 is None:
-            return [self.cells[0].zero_state(B, x) for _ in range(n)]
+            return [self.cells[0].zero_state(B, x) for _ in range(len(self.cells))]
         if not (isinstance(h0, (tuple, list)) and len(h0) == 2):
             raise ValueError("LSTM: the initial state must be a pair (h0, c0), each (num_layers * num_directions, B, H)")
         self._check_state(h0[0], B, "h0")
