@@ -106,6 +106,16 @@ class LMConfig:
     num_layers: int = 1
     dropout: float = 0.0
 
+    def __post_init__(self):
+        for name in ("vocab_size", "embed_dim", "hidden_size", "num_layers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"LMConfig.{name} must be an integer >= 1, got {value!r}")
+        if self.cell not in _SEQUENCE_MODULES:
+            raise ValueError(f"LMConfig.cell must be one of {sorted(_SEQUENCE_MODULES)}, got {self.cell!r}")
+        if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0):
+            raise ValueError(f"LMConfig.dropout must be in [0, 1), got {self.dropout!r}")
+
 
 _SEQUENCE_MODULES = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
@@ -168,27 +178,42 @@ def perplexity(logits: Tensor, targets: Tensor) -> Tensor:
 
 @torch.no_grad()
 def evaluate_perplexity(model: nn.Module, batches, device: str | torch.device | None = None) -> float:
-    """Perplexity of an LM over all target tokens of ``batches`` (pooled: total NLL / total M)."""
+    """Perplexity of an LM over all target tokens of ``batches`` (pooled: total NLL / total M).
+
+    The negative log-likelihood is summed on the device (float64) and read once at the end: no
+    host synchronisation per batch.
+    """
     was_training = model.training
     model.eval()
     device = device or next(model.parameters()).device
-    total_nll, total_m = 0.0, 0
+    total_nll = torch.zeros((), dtype=torch.float64, device=device)
+    total_m = 0
     for inputs, targets in batches:
         logits, _ = model(inputs.to(device))
         total_nll += F.cross_entropy(logits.reshape(-1, logits.size(-1)).double(),
-                                     targets.to(device).reshape(-1), reduction="sum").item()
+                                     targets.to(device).reshape(-1), reduction="sum")
         total_m += targets.numel()
     model.train(was_training)
-    return math.exp(total_nll / total_m)
+    if total_m == 0:
+        raise ValueError("batches held no target tokens: perplexity is undefined (M = 0)")
+    return math.exp(total_nll.item() / total_m)
 
 
 # ----------------------------------------------------------------------------------------------
 # Sampling
 # ----------------------------------------------------------------------------------------------
+def _check_temperature(temperature: float) -> None:
+    try:
+        ok = math.isfinite(float(temperature)) and float(temperature) >= 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature!r}")
+
+
 def temperature_probs(logits: Tensor, temperature: float) -> Tensor:
     """``softmax(logits / T)``: T < 1 sharpens the distribution, T > 1 flattens it, T -> 0 is argmax."""
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    _check_temperature(temperature)
     if temperature == 0:
         return F.one_hot(logits.argmax(-1), logits.size(-1)).to(logits.dtype)
     return torch.softmax(logits / temperature, dim=-1)
@@ -200,24 +225,37 @@ def sample(model: RNNLM, prompt: Sequence[int], n_tokens: int, temperature: floa
     """Continue ``prompt`` (token ids) by ``n_tokens`` tokens drawn from ``softmax(logits / T)``.
 
     ``temperature=0`` is greedy decoding. The recurrent state is carried from step to step, so each
-    new token costs one cell step. Returns the new ids only (stops early at ``stop_id``).
+    new token costs one cell step. Returns the new ids only (stops early at ``stop_id``). The tokens
+    stay on the model's device (draws are made on the generator's device); the host reads them every
+    ``_STOP_CHECK`` steps to look for ``stop_id``, and once at the end.
     """
+    _check_temperature(temperature)
     if len(prompt) == 0:
         raise ValueError("the prompt needs at least one token (e.g. the <s> id)")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    draw_device = generator.device if generator is not None else device
     logits, state = model(torch.tensor([list(prompt)], device=device))
-    out: list[int] = []
-    for _ in range(n_tokens):
-        probs = temperature_probs(logits[0, -1].double(), temperature)
-        nxt = int(torch.multinomial(probs.cpu(), 1, generator=generator)) if temperature > 0 else int(probs.argmax())
-        if stop_id is not None and nxt == stop_id:
-            break
+    out: list[Tensor] = []
+    for step in range(1, n_tokens + 1):
+        probs = temperature_probs(logits[0, -1].double(), temperature)  # (V,)
+        if temperature > 0:
+            nxt = torch.multinomial(probs.to(draw_device), 1, generator=generator).to(device)  # (1,)
+        else:
+            nxt = probs.argmax(-1, keepdim=True)  # (1,)
         out.append(nxt)
-        logits, state = model(torch.tensor([[nxt]], device=device), state)
+        if stop_id is not None and step % _STOP_CHECK == 0 and (torch.cat(out[-_STOP_CHECK:]) == stop_id).any():
+            break  # one host synchronisation per _STOP_CHECK tokens
+        logits, state = model(nxt.view(1, 1), state)
     model.train(was_training)
-    return out
+    ids = torch.cat(out).tolist() if out else []
+    if stop_id is not None and stop_id in ids:
+        ids = ids[: ids.index(stop_id)]
+    return ids
+
+
+_STOP_CHECK = 16  # sample(): steps between two looks for stop_id (each one a host synchronisation)
 
 
 # ----------------------------------------------------------------------------------------------
