@@ -268,3 +268,39 @@ def test_sklearn_svd_at_full_rank_equals_the_dense_svd():
     np.testing.assert_allclose(s, s_dense, atol=1e-8)
     est = CooccurrenceSVD(window=10, n_components=22, svd="sklearn", weighting="count").fit(TOY_CORPUS)
     np.testing.assert_allclose(est.singular_values_, s_dense, atol=1e-8)
+
+
+# ------------------------------------------------------------------------- scikit-learn's contracts
+def _api_checks():
+    """scikit-learn's own API checks that apply to an estimator of text (the others feed numbers)."""
+    from sklearn.utils import estimator_checks as ec
+
+    return [ec.check_estimator_cloneable, ec.check_estimator_repr, ec.check_no_attributes_set_in_init,
+            ec.check_get_params_invariance, ec.check_set_params, ec.check_parameters_default_constructible,
+            ec.check_do_not_raise_errors_in_init_or_set_params, ec.check_mixin_order,
+            ec.check_valid_tag_types, ec.check_estimator_tags_renamed]
+
+
+@pytest.mark.parametrize("check", _api_checks(), ids=lambda c: c.__name__)
+def test_sklearn_api_checks(check):
+    check("CooccurrenceSVD", CooccurrenceSVD())
+
+
+def test_text_input_is_declared_and_fit_keeps_parameters_and_is_idempotent():
+    """Before: check_estimator refused to start (no tags for a text estimator). The checks it would
+    run on numbers, done here on sentences: fit returns self, leaves the parameters as they were, and
+    a refit after other data equals a fresh fit."""
+    from sklearn.utils import get_tags
+
+    tags = get_tags(CooccurrenceSVD())
+    assert tags.input_tags.string and not tags.input_tags.two_d_array
+    vocab = list(TOY_VOCABULARY)
+    est = CooccurrenceSVD(window=10, n_components=2, weighting="count", vocabulary=vocab, svd="dense")
+    before = clone(est).get_params()
+    assert est.fit(TOY_CORPUS) is est
+    assert est.get_params() == before and est.vocabulary is vocab and vocab == TOY_VOCABULARY
+    fresh = clone(est).fit(TOY_CORPUS)
+    est.set_params(vocabulary=None).fit([["autre", "chose"], ["autre", "mot"]])
+    est.set_params(vocabulary=vocab).fit(TOY_CORPUS)
+    np.testing.assert_array_equal(est.vectors_, fresh.vectors_)
+    assert est.vocabulary_ == fresh.vocabulary_

@@ -80,3 +80,45 @@ def test_bad_input():
         TfIdf().transform(DOCS)
     with pytest.raises(ValueError, match="min_df"):
         TfIdf(min_df=5).fit(DOCS)
+
+
+# ------------------------------------------------------------------------- scikit-learn's contracts
+def test_fit_does_not_change_the_tokenizer_parameter_and_clone_works():
+    """Before: fit() replaced tokenizer=None by a bound method, and clone raised TypeError."""
+    from sklearn.base import clone
+
+    est = TfIdf()
+    est.fit(DOCS)
+    assert est.tokenizer is None and est.get_params() == {"tokenizer": None, "min_df": 1}
+    copy = clone(est)
+    assert not hasattr(copy, "idf_") and copy.get_params() == est.get_params()
+    np.testing.assert_allclose(copy.fit_transform(DOCS).toarray(), est.transform(DOCS).toarray())
+    # refitting on other data leaves nothing behind: same result as a fresh fit
+    est.fit(["autre chose", "encore autre chose"]).fit(DOCS)
+    np.testing.assert_allclose(est.transform(DOCS).toarray(), TfIdf().fit_transform(DOCS).toarray())
+
+
+def _api_checks():
+    """scikit-learn's own API checks that apply to an estimator of text (the others feed numbers)."""
+    from sklearn.utils import estimator_checks as ec
+
+    return [ec.check_estimator_cloneable, ec.check_estimator_repr, ec.check_no_attributes_set_in_init,
+            ec.check_get_params_invariance, ec.check_set_params, ec.check_parameters_default_constructible,
+            ec.check_do_not_raise_errors_in_init_or_set_params, ec.check_mixin_order,
+            ec.check_valid_tag_types, ec.check_estimator_tags_renamed]
+
+
+@pytest.mark.parametrize("check", _api_checks(), ids=lambda c: c.__name__)
+def test_sklearn_api_checks(check):
+    check("TfIdf", TfIdf())
+
+
+def test_sklearn_skips_its_numeric_checks_because_the_input_is_text():
+    """TfIdf declares text input (as TfidfVectorizer does): check_estimator runs no numeric check."""
+    from sklearn.utils import get_tags
+    from sklearn.utils.estimator_checks import check_estimator
+
+    tags = get_tags(TfIdf())
+    assert tags.input_tags.string and not tags.input_tags.two_d_array
+    with pytest.warns(Warning, match="Can't test estimator TfIdf which requires input"):
+        check_estimator(TfIdf())

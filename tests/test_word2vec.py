@@ -343,3 +343,24 @@ def test_load_never_unpickles(fitted, tmp_path):
     np.savez(tmp_path / "pickled.npz", **fields)
     with pytest.raises(ValueError, match="pickled object array, which is not loaded"):
         Word2Vec.load(tmp_path / "pickled.npz")
+
+
+# ------------------------------------------------------------------------- scikit-learn's protocol
+def test_clone_and_set_params(fitted):
+    """Before: sklearn.base.clone raised TypeError (no get_params)."""
+    from sklearn.base import clone
+
+    params = fitted.get_params()
+    assert params["epochs"] == 3 and params["batch_size"] == 4096 and params["sg"] is True
+    copy = clone(fitted)
+    assert copy is not fitted and copy.config == fitted.config and not hasattr(copy, "vectors_")
+    assert copy.set_params(dim=8) is copy and copy.config.dim == 8 and fitted.config.dim == 100
+    with pytest.raises(ValueError, match="alpha must be a finite"):
+        copy.set_params(alpha=-1.0)
+    with pytest.raises(ValueError, match=r"invalid parameter\(s\) \['dimension'\]"):
+        copy.set_params(dimension=8)
+    small = synthetic_corpus(20_000, seed=1)
+    model = Word2Vec(epochs=1, dim=16, seed=5)
+    before = model.get_params()
+    model.fit(small, show_progress=False)
+    assert model.get_params() == before  # fit never changes a parameter

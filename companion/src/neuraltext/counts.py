@@ -21,7 +21,10 @@ which compresses a ``|V| x |V|`` matrix into ``k``-dimensional word vectors in w
 similar contexts are close (cosine similarity).
 
 :class:`CooccurrenceSVD` does it all in the scikit-learn way (``fit`` on sentences, learned
-attributes ending in ``_``). The counting is vectorised (one NumPy pass per window offset, no loop
+attributes ending in ``_``; ``get_params``/``set_params``/``clone`` work). It is not a scikit-learn
+*transformer*: it learns one vector per word, not a feature vector per sample, and it reads text, so
+it declares text input, as scikit-learn's own ``TfidfVectorizer`` does, and sklearn's numeric
+estimator checks do not apply (the tests run the API checks that do). The counting is vectorised (one NumPy pass per window offset, no loop
 over pairs) into a SciPy CSR matrix; the SVD is the randomised algorithm of ``torch.svd_lowrank``
 on torch CSR tensors (GPU-capable), with ``torch.svd_lowrank`` itself, SciPy's ``svds``,
 scikit-learn's ``TruncatedSVD`` and a dense SVD as references.
@@ -319,6 +322,10 @@ class CooccurrenceSVD(BaseEstimator):
     Learned attributes: ``vocabulary_`` (list of words), ``word_counts_``, ``cooccurrence_`` (CSR
     counts), ``matrix_`` (the matrix factorised: PPMI or counts), ``singular_values_``,
     ``components_`` (``V_k^T``), ``vectors_`` (``U_k D_k``, one row per word).
+
+    A scikit-learn *estimator* in the API sense (parameters only in ``__init__``, never changed by
+    ``fit``; ``clone`` and ``set_params`` work), not a transformer of numeric samples: see the module
+    docstring.
     """
 
     def __init__(self, window: int = 5, n_components: int = 100, weighting: str = "ppmi",
@@ -337,6 +344,14 @@ class CooccurrenceSVD(BaseEstimator):
         self.n_oversamples = n_oversamples
         self.seed = seed
         self.device = device
+
+    def __sklearn_tags__(self):
+        # The input is a list of token lists (text), not a 2-D numeric array: sklearn's common
+        # checks, which feed numbers, skip such estimators (as they skip TfidfVectorizer).
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        return tags
 
     def fit(self, sentences: Iterable[Sequence[str]], y=None) -> "CooccurrenceSVD":
         """Count, weight and factorise; ``sentences`` is a list of token lists."""

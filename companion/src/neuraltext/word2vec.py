@@ -347,6 +347,20 @@ class Word2Vec:
             config = Word2VecConfig(**{**asdict(config), **kwargs})
         self.config = config if config is not None else Word2VecConfig(**kwargs)
 
+    # scikit-learn's parameter protocol, so that ``sklearn.base.clone`` and grid searches work: the
+    # parameters are the config's fields. (Not a full scikit-learn estimator: it reads sentences,
+    # not numeric samples, and validates its parameters when constructed.)
+    def get_params(self, deep: bool = True) -> dict:
+        return {name: getattr(self.config, name) for name in self.config.__dataclass_fields__}
+
+    def set_params(self, **params) -> "Word2Vec":
+        unknown = set(params) - set(self.config.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"invalid parameter(s) {sorted(unknown)} for Word2Vec; valid: "
+                             f"{sorted(self.config.__dataclass_fields__)}")
+        self.config = Word2VecConfig(**{**asdict(self.config), **params})  # validated again
+        return self
+
     # ---------------------------------------------------------------------------------- training
     def fit(self, corpus, log_every: int = 50, show_progress: bool = True) -> "Word2Vec":
         """Learn vectors from ``corpus``: a list of token lists, or any object with ``.sentences``

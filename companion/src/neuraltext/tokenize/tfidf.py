@@ -27,12 +27,16 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
 
 __all__ = ["TfIdf"]
 
 
-class TfIdf:
-    """The course's TF-IDF as a scikit-learn-style transformer (``fit`` / ``transform``).
+class TfIdf(TransformerMixin, BaseEstimator):
+    """The course's TF-IDF as a scikit-learn transformer of documents (``fit`` / ``transform``):
+    ``get_params``/``set_params``/``clone`` work and ``fit`` never changes a parameter. Like
+    scikit-learn's ``TfidfVectorizer`` it reads text, so it declares text input and sklearn's numeric
+    estimator checks do not apply to it (the tests run the API checks that do).
 
     Args:
         tokenizer: a callable ``str -> list[str]``; default: :class:`WordTokenizer`'s ``tokenize``
@@ -47,14 +51,12 @@ class TfIdf:
         self.tokenizer = tokenizer
         self.min_df = min_df
 
-    def _tokenize(self, doc) -> list[str]:
-        if isinstance(doc, str):
-            if self.tokenizer is None:
-                from neuraltext.tokenize.simple import WordTokenizer
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # documents (strings or token lists), not numbers
+        tags.input_tags.string = True
+        return tags
 
-                self.tokenizer = WordTokenizer().tokenize
-            return self.tokenizer(doc)
-        return list(doc)  # already a list of tokens
 
     def _counts(self, docs: Iterable, vocabulary: dict[str, int] | None):
         """tf as a sparse (documents x terms) matrix; grows the vocabulary when it is None."""
@@ -64,9 +66,11 @@ class TfIdf:
         vocab: dict[str, int] = {} if grow else vocabulary
         rows, cols = [], []
         n_docs = 0
+        # the default tokenizer is made here, not stored: fit must not change the `tokenizer` parameter
+        tokenize = self.tokenizer if self.tokenizer is not None else _default_tokenizer()
         for i, doc in enumerate(docs):
             n_docs += 1
-            for tok in self._tokenize(doc):
+            for tok in (tokenize(doc) if isinstance(doc, str) else list(doc)):  # text, or tokens
                 j = vocab.setdefault(tok, len(vocab)) if grow else vocab.get(tok)
                 if j is not None:
                     rows.append(i)
@@ -116,3 +120,9 @@ class TfIdf:
 
     def get_feature_names_out(self) -> np.ndarray:
         return np.array(sorted(self.vocabulary_, key=self.vocabulary_.get), dtype=object)
+
+
+def _default_tokenizer() -> Callable[[str], list[str]]:
+    from neuraltext.tokenize.simple import WordTokenizer
+
+    return WordTokenizer().tokenize
