@@ -136,3 +136,23 @@ def test_gradient_vs_distance_vanishes_for_the_plain_rnn():
     two_layers = RNNLM(LMConfig(vocab_size=20, cell="rnn", num_layers=2))
     with pytest.raises(ValueError, match="1-layer"):
         gradient_vs_distance(two_layers, torch.randint(0, 20, (4, 31)))
+
+
+@pytest.mark.parametrize("temperature", [float("nan"), float("inf"), -0.5, "hot"])
+def test_bad_temperature_is_refused(temperature):
+    """A NaN temperature used to reach torch.multinomial (an obscure RuntimeError), -inf/inf a NaN
+    distribution; 0 stays greedy decoding."""
+    model = RNNLM(LMConfig(vocab_size=9, cell="gru", embed_dim=4, hidden_size=8))
+    with pytest.raises(ValueError, match=r"temperature must be a finite number >= 0.*got"):
+        sample(model, [1, 2], 5, temperature=temperature)
+    with pytest.raises(ValueError, match=r"temperature.*got"):
+        temperature_probs(torch.zeros(3), temperature)
+
+
+@pytest.mark.parametrize("field,value", [("vocab_size", 0), ("hidden_size", -3), ("embed_dim", 2.5),
+                                         ("num_layers", 0), ("dropout", 1.0), ("cell", "transformer")])
+def test_bad_config_is_refused(field, value):
+    """LMConfig(vocab_size=0) used to build a model with an empty vocabulary without a word."""
+    kwargs = {"vocab_size": 10, field: value}
+    with pytest.raises(ValueError, match=rf"LMConfig\.{field} must .*got {value!r}"):
+        LMConfig(**kwargs)

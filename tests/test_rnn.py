@@ -380,3 +380,21 @@ def test_mixed_precision_forward_and_backward(kind, device):
     _close(out.float(), out32, atol=atol, what="autocast output vs float32")
     for p, g in zip(ours.parameters(), grads):
         _close(g, p.grad, atol=atol * 10, what="autocast gradient vs float32")
+
+
+def test_bad_lengths_and_dtypes_are_refused():
+    """Float lengths used to be truncated silently (2.7 -> 2); mixed dtypes failed deep inside."""
+    lstm = LSTM(5, 7)
+    x = torch.randn(2, 3, 5)
+    with pytest.raises(TypeError, match=r"lengths must hold integers.*torch\.float32.*2\.7"):
+        lstm(x, lengths=torch.tensor([3.0, 2.7]))
+    with pytest.raises(TypeError, match=r"lengths.*torch\.float32"):
+        lstm(x, lengths=[3.0, 2.0])
+    with pytest.raises(TypeError, match=r"lengths.*torch\.bool"):
+        GRU(5, 7)(x, lengths=torch.tensor([True, True]))
+    out, _ = lstm(x, lengths=[3, 2])  # a list of ints is fine, as is an int tensor
+    assert torch.equal(out, lstm(x, lengths=torch.tensor([3, 2], dtype=torch.int32))[0])
+    with pytest.raises(TypeError, match=r"x has dtype torch\.float64, the parameters torch\.float32"):
+        lstm(x.double())
+    with pytest.raises(TypeError, match=r"x has dtype torch\.bfloat16.*torch\.autocast"):
+        RNN(5, 7)(x.bfloat16())
