@@ -164,6 +164,10 @@ def test_rebuilt_tokenizer_gives_the_same_ids(hf, folder, engine):
     nfd = "e\u0301te\u0301"
     assert tokenizer.convert_ids_to_tokens(tokenizer(nfd)["input_ids"])[1:-1] == ["▁été"]
     assert len(rebuilt.encode("passage: " + nfd).ids) == engine.token_count(nfd) == 8
+    # and unknown characters: one <unk> per run in tokenizers, one per character in the engine
+    glyphs = "𓀀𓀁 hiéroglyphes"
+    assert rebuilt.encode("passage: " + glyphs).ids == tokenizer("passage: " + glyphs)["input_ids"]
+    assert len(rebuilt.encode("passage: " + glyphs).ids) == engine.token_count(glyphs) - 1
 
 
 @pytest.mark.pretrained

@@ -32,6 +32,13 @@ The file has no pooler (e5 pools by averaging): the converted folder carries a z
 (``pooler_output`` is exactly 0), so that loaders which insist on every BertModel key accept it and
 nothing is silently random. The embedding matrix has 250,037 rows while the tokenizer has 250,002
 pieces: the original checkpoint's matrix is padded, and rows 250,002..250,036 are never produced.
+
+The tokenizer (the model's ``tokenizer.json``, or :func:`build_tokenizer` from the file) gives the
+engine's ids on ordinary text, French accents and apostrophes included, with two known exceptions:
+decomposed accents (``e`` + U+0301: the file's normalisation map works codepoint by codepoint, so
+the engine and the rebuilt tokenizer keep the combining accent apart, while the model's
+``tokenizer.json`` composes it into ``é``), and runs of unknown characters (the engine emits one
+``<unk>`` per character, the ``tokenizers`` Unigram model one ``<unk>`` per run).
 """
 
 from __future__ import annotations
