@@ -300,6 +300,102 @@ def test_bad_configs_and_inputs_are_named():
         model.beam_search(torch.ones(2, 3, dtype=torch.long), torch.tensor([3, 3]), width=0)
 
 
+def test_decoding_bad_lengths_and_ids_are_named():
+    model = _tiny()
+    src, lengths = _src_batch()
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match=rf"max_len must be a positive integer.*got {bad}"):
+            model.greedy(src, lengths, max_len=bad)
+        with pytest.raises(ValueError, match=rf"max_len must be a positive integer.*got {bad}"):
+            model.beam_search(src, lengths, width=2, max_len=bad)
+    with pytest.raises(ValueError, match=r"pad_id must be a token id in \[0, 10\).*got 10"):
+        Seq2SeqConfig(20, 10, pad_id=10)
+    with pytest.raises(ValueError, match=r"pad_id must be a token id in \[0, 10\).*got -1"):
+        Seq2SeqConfig(20, 10, pad_id=-1)
+    with pytest.raises(ValueError, match=r"eos_id must be a token id in \[0, 10\).*got 12"):
+        Seq2SeqConfig(20, 10, eos_id=12)
+
+
+def test_greedy_checks_the_device_every_few_steps_with_the_same_result():
+    """Decoding asks whether everything has finished only every SYNC_EVERY steps; the steps after
+    the last <eos> are trimmed, so the output is the one of stopping at once."""
+    import neuraltext.seq2seq as s2s
+
+    model = _tiny("additive", tgt_vocab_size=5)
+    with torch.no_grad():
+        model.decoder.W_s.bias[2] += 3.0  # <eos> likely early: sequences finish at different steps
+    src, lengths = _src_batch()
+    results = {}
+    for every in (1, 8):
+        s2s.SYNC_EVERY = every
+        try:
+            results[every] = (model.greedy(src, lengths, max_len=10), model.beam_search(src, lengths, 3, max_len=10))
+        finally:
+            s2s.SYNC_EVERY = 8
+    (g1, b1), (g8, b8) = results[1], results[8]
+    assert g1.ids.shape[1] < 10  # it did stop early
+    assert torch.equal(g1.ids, g8.ids) and torch.equal(b1.ids, b8.ids)
+    torch.testing.assert_close(g1.logprob, g8.logprob)
+    torch.testing.assert_close(b1.alpha, b8.alpha)
+
+
+def test_cpu_threads_is_set_and_restored():
+    from neuraltext.seq2seq import cpu_threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with cpu_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with cpu_threads(None):
+            assert torch.get_num_threads() == 2
+        with pytest.raises(ValueError, match="threads must be a positive integer or None, got 0"):
+            with cpu_threads(0):
+                pass
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_train_seq2seq_limits_threads_on_the_cpu_only():
+    """On the CPU, training runs on ``threads`` threads (seen from inside the loop) and the setting is
+    restored; on a GPU nothing is limited."""
+    from neuraltext.seq2seq import _cpu_threads_for
+
+    sv, tv = source_vocab(), target_vocab()
+    model = Seq2Seq(Seq2SeqConfig(len(sv), len(tv), emb_dim=4, hidden_size=4, attn_dim=4))
+    pairs = [("26/11/15", "2015-11-26"), ("mai 2001", "2001-05")] * 4
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    inside = []
+    try:
+        train_seq2seq(model, pairs, sv, tv, epochs=1, batch_size=4, device="cpu", threads=1,
+                      evaluate=lambda m: inside.append(torch.get_num_threads()) or {})
+        assert inside == [1]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert _cpu_threads_for(torch.device("cuda"), 1) is None
+    assert _cpu_threads_for(torch.device("cpu"), 1) == 1
+
+
+def test_one_translate_for_both_models():
+    """neuraltext.transformer.translate is this module's translate; a Transformer decodes greedily only."""
+    import neuraltext.transformer as tr
+
+    assert tr.translate is translate
+    sv, tv = source_vocab(), target_vocab()
+    cfg = tr.TransformerConfig(d_model=8, n_heads=2, d_ff=8, src_vocab_size=len(sv), tgt_vocab_size=len(tv),
+                               n_encoder_layers=1, n_decoder_layers=1)
+    model = tr.Transformer(cfg)
+    assert len(translate(model, ["26/11/15"], sv, tv, max_len=3)) == 1
+    with pytest.raises(ValueError, match="beam_width must be 1 and return_alpha False.*got beam_width=3"):
+        translate(model, ["26/11/15"], sv, tv, beam_width=3)
+    with pytest.raises(ValueError, match=r"max_len must be a positive integer.*got 0"):
+        translate(_tiny(src_vocab_size=len(sv), tgt_vocab_size=len(tv)), ["1"], sv, tv, max_len=0)
+
+
 def test_batches_shift_targets_for_teacher_forcing():
     sv, tv = source_vocab(), target_vocab()
     (src, lengths, tgt_in, tgt_out), = make_batches([("26/11/15", "2015-11-26"), ("mai 2001", "2001-05")],

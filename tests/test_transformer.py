@@ -393,6 +393,66 @@ def test_loss_and_translate_on_character_batches():
     assert preds == [vocab.decode(row) for row in ids.tolist()]
 
 
+def test_bad_decoding_arguments_and_pad_id_are_named():
+    cfg = TransformerConfig(d_model=8, n_heads=2, d_ff=8, src_vocab_size=7, tgt_vocab_size=5)
+    model = Transformer(cfg)
+    src = torch.tensor([[3, 4]])
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match=rf"max_len must be a positive integer.*got {bad}"):
+            greedy_decode(model, src, 1, 2, max_len=bad)
+    with pytest.raises(ValueError, match=r"eos_id must be a token id in \[0, 5\).*got 5"):
+        greedy_decode(model, src, 1, 5, max_len=3)
+    for bad in (5, -1):
+        with pytest.raises(ValueError, match=rf"pad_id must be a token id in \[0, 5\).*got {bad}"):
+            Transformer(TransformerConfig(d_model=8, n_heads=2, d_ff=8, src_vocab_size=7, tgt_vocab_size=5,
+                                          pad_id=bad))
+
+
+def test_greedy_decode_same_result_whatever_the_sync_interval():
+    import neuraltext.transformer as tr
+
+    cfg = TransformerConfig(d_model=16, n_heads=2, d_ff=16, dropout=0.0, src_vocab_size=7, tgt_vocab_size=5,
+                            n_encoder_layers=1, n_decoder_layers=1)
+    model = Transformer(cfg)
+    with torch.no_grad():
+        model.lm_head.bias[2] += 2.0  # <eos> likely: sequences end at different steps
+    src = torch.randint(1, 7, (6, 4))
+    outs = {}
+    for every in (1, 8):
+        tr.SYNC_EVERY = every
+        try:
+            outs[every] = greedy_decode(model, src, 1, 2, max_len=10)
+        finally:
+            tr.SYNC_EVERY = 8
+    assert torch.equal(outs[1], outs[8])
+
+
+def test_train_with_amp_runs_a_transformer_step_in_bfloat16_on_the_cpu():
+    """train(amp=True) on the CPU: the forward pass runs under bfloat16 autocast, the weights stay
+    float32 and change, the losses are finite."""
+    from neuraltext.train import train
+
+    cfg = TransformerConfig(d_model=16, n_heads=2, d_ff=32, dropout=0.0, src_vocab_size=9, tgt_vocab_size=9,
+                            n_encoder_layers=1, n_decoder_layers=1)
+    model = Transformer(cfg)
+    src, tgt = torch.randint(3, 9, (4, 5)), torch.randint(3, 9, (4, 6))
+    batch = (src, torch.full((4,), 5), tgt[:, :-1], tgt[:, 1:])
+    seen = []
+
+    def loss_fn(m, b):
+        seen.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+        logits = m(b[0], b[2])
+        seen.append(logits.dtype)
+        return transformer_loss(m, b)
+
+    before = [p.detach().clone() for p in model.parameters()]
+    history = train(model, loss_fn, [batch, batch], amp=True, device="cpu", lr=1e-2)
+    assert seen[0] == (True, torch.bfloat16) and seen[1] == torch.bfloat16
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert history.steps == 2 and all(math.isfinite(v) for v in history.loss)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
 @pytest.mark.parametrize("norm_first", [False, True])
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 def test_from_torch_layer_builds_an_equal_block(norm_first, activation):

@@ -1,4 +1,6 @@
+import os
 import random
+import warnings
 
 import numpy as np
 import pytest
@@ -65,8 +67,55 @@ def test_same_seed_same_numbers():
 
 
 def test_seed_validation():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="seed must be a non-negative int, got -1"):
         set_seed(-1)
+    with pytest.raises(ValueError, match="got 1.5"):
+        set_seed(1.5)
+
+
+@pytest.fixture
+def restore_determinism(monkeypatch):
+    """set_seed(deterministic=True) changes process-wide settings: put them back after the test."""
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    torch.use_deterministic_algorithms(False)
+    yield
+    torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[2], before[3]
+
+
+def test_seed_alone_leaves_the_global_settings_alone(restore_determinism):
+    """The default only seeds: no deterministic algorithms switched on, no cuBLAS variable set."""
+    set_seed(3)
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+
+
+def test_deterministic_is_explicit(restore_determinism, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # CUDA not started: no warning
+        set_seed(3, deterministic=True)
+    assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+    assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+
+
+def test_deterministic_after_cuda_started_warns(restore_determinism, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    with pytest.warns(UserWarning, match="CUDA is already initialised.*before the first CUDA call"):
+        set_seed(0, deterministic=True)
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+
+
+def test_deterministic_keeps_a_cublas_setting_already_made(restore_determinism, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # set before CUDA started, by the user: nothing to warn about
+        set_seed(0, deterministic=True)
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
 
 
 def test_progress_iterates_and_can_be_disabled(monkeypatch):

@@ -84,6 +84,12 @@ class Seq2SeqConfig:
         for name in ("src_vocab_size", "tgt_vocab_size", "emb_dim", "hidden_size", "attn_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        # the special ids index both embeddings (pad) and the output layer (all three)
+        for name, size in (("pad_id", min(self.src_vocab_size, self.tgt_vocab_size)),
+                           ("bos_id", self.tgt_vocab_size), ("eos_id", self.tgt_vocab_size)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
+                raise ValueError(f"{name} must be a token id in [0, {size}) (the vocabulary), got {value!r}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -222,6 +228,16 @@ class Decoder(nn.Module):
         return self.W_s(h_tilde), state, c_t, alpha
 
 
+#: decoding loops ask the device whether every sequence has finished (a host synchronisation) only
+#: every this many steps; the steps taken after that are padding, trimmed at the end
+SYNC_EVERY = 8
+
+
+def _check_max_len(max_len) -> None:
+    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
+        raise ValueError(f"max_len must be a positive integer (output symbols to generate), got {max_len!r}")
+
+
 @dataclass
 class Decoded:
     """Decoder output: ``ids`` (B, L) without <bos>, padded with <pad> after <eos>; ``logprob`` (B,)
@@ -280,14 +296,16 @@ class Seq2Seq(nn.Module):
     @torch.no_grad()
     def greedy(self, src: Tensor, src_lengths: Tensor, max_len: int = 12) -> Decoded:
         """Greedy decoding: y_t = argmax p(y | y_<t, x), until every sequence has emitted <eos>."""
+        _check_max_len(max_len)
         cfg = self.config
         h_bar, mask, keys, C, state, c = self.encode(src, src_lengths)
         B = src.size(0)
         y = torch.full((B,), cfg.bos_id, dtype=torch.long, device=src.device)
         done = torch.zeros(B, dtype=torch.bool, device=src.device)
-        logprob = torch.zeros(B, device=src.device)
-        ids, alphas = [], []
-        for _ in range(max_len):
+        logprob = torch.zeros(B, device=src.device, dtype=h_bar.dtype)
+        ids, alphas, alive = [], [], []
+        for t in range(max_len):
+            alive.append(~done.all())  # was any sequence unfinished before this step? (on the device)
             logits, state, c, alpha = self.decoder.step(y, state, c, keys, h_bar, mask, C)
             logp = torch.log_softmax(logits, dim=-1)
             y = logp.argmax(dim=-1)
@@ -296,10 +314,11 @@ class Seq2Seq(nn.Module):
             ids.append(y)
             alphas.append(alpha)
             done |= y == cfg.eos_id
-            if done.all():
+            if (t + 1) % SYNC_EVERY == 0 and done.all():  # a host sync: every few steps only
                 break
-        alpha = torch.stack(alphas, dim=1) if alphas[0] is not None else None
-        return Decoded(torch.stack(ids, dim=1), logprob, alpha)
+        n = int(torch.stack(alive).sum())  # steps taken before all had finished (the rest is padding)
+        alpha = torch.stack(alphas[:n], dim=1) if alphas[0] is not None else None
+        return Decoded(torch.stack(ids[:n], dim=1), logprob, alpha)
 
     @torch.no_grad()
     def beam_search(self, src: Tensor, src_lengths: Tensor, width: int = 5, max_len: int = 12,
@@ -311,8 +330,9 @@ class Seq2Seq(nn.Module):
         0 compares raw log-probabilities, so width 1 is exactly greedy decoding). All B sources are
         searched at once, as B * width rows.
         """
-        if width < 1:
-            raise ValueError(f"beam width must be >= 1, got {width}")
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ValueError(f"beam width must be >= 1, got {width!r}")
+        _check_max_len(max_len)
         cfg = self.config
         h_bar, mask, keys, C, state, c = self.encode(src, src_lengths)
         B, K, dev = src.size(0), width, src.device
@@ -328,7 +348,9 @@ class Seq2Seq(nn.Module):
         length = torch.zeros(B * K, device=dev)
         ids = torch.empty(B * K, 0, dtype=torch.long, device=dev)
         alphas = torch.empty(B * K, 0, h_bar.size(1), device=dev) if keys is not None else None
-        for _ in range(max_len):
+        alive = []
+        for t in range(max_len):
+            alive.append(~done.all())
             logits, state, c, alpha = self.decoder.step(y, state, c, keys, h_bar, mask, C)
             logp = torch.log_softmax(logits, dim=-1)  # (B*K, V)
             V = logp.size(-1)
@@ -347,8 +369,11 @@ class Seq2Seq(nn.Module):
                 alphas = torch.cat([alphas[src_row], alpha[src_row].unsqueeze(1)], dim=1)
             length = length + (~done).float()
             done = done | (y == cfg.eos_id)
-            if done.all():
+            if (t + 1) % SYNC_EVERY == 0 and done.all():  # a host sync: every few steps only
                 break
+        n = int(torch.stack(alive).sum())  # finished hypotheses only append <pad> at no cost: trim them
+        ids = ids[:, :n]
+        alphas = alphas[:, :n] if alphas is not None else None
         norm = score.view(-1) / length.clamp(min=1) ** length_penalty if length_penalty else score.view(-1)
         best = norm.view(B, K).argmax(dim=-1)  # (B,)
         pick = torch.arange(B, device=dev) * K + best
@@ -363,21 +388,35 @@ class Seq2Seq(nn.Module):
 # ----------------------------------------------------------------------------------------------
 @contextmanager
 def cpu_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` CPU threads (None: leave PyTorch's setting alone).
+    """Run the block with ``n`` CPU threads (None: leave the settings alone), restored afterwards.
 
     A character-level RNN multiplies tiny matrices step after step: threads cost more to wake than
     they save, and on a busy machine two OpenMP threads fighting for cores were measured 10x slower
-    than one. Training and decoding here therefore default to one thread.
+    than one. Training and decoding here therefore default to one thread on the CPU (never on a
+    GPU, where the CPU only launches kernels). ``threadpoolctl`` sets the OpenMP pool PyTorch uses
+    (and NumPy's BLAS); PyTorch's own setting is also applied in case its build uses another pool.
     """
     if n is None:
         yield
         return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads must be a positive integer or None, got {n!r}")
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=n):
+        old = torch.get_num_threads()
+        if old != n:
+            torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            if old != n:
+                torch.set_num_threads(old)
+
+
+def _cpu_threads_for(device: torch.device, threads: int | None) -> int | None:
+    """The thread limit to apply: ``threads`` on the CPU, none on an accelerator."""
+    return threads if device.type == "cpu" else None
 
 
 def seq2seq_loss(model: Seq2Seq, batch) -> Tensor:
@@ -431,10 +470,12 @@ def train_seq2seq(model: Seq2Seq, pairs: Sequence[tuple[str, str]], src_vocab: C
     """Teacher-forced training with the shared loop :func:`neuraltext.train.train`.
 
     The batches are reshuffled every epoch (seeded: ``seed + epoch``); the learning rate decays
-    linearly to 10% over the run; ``threads`` CPU threads (see :func:`cpu_threads`). Returns the
+    linearly to 10% over the run; ``threads`` CPU threads when training on the CPU (see
+    :func:`cpu_threads`; ignored on a GPU). Returns the
     :class:`neuraltext.train.TrainHistory`.
     """
     from neuraltext.train import train
+    from neuraltext.utils import get_device
 
     epoch = {"n": 0}
 
@@ -446,25 +487,58 @@ def train_seq2seq(model: Seq2Seq, pairs: Sequence[tuple[str, str]], src_vocab: C
     total = epochs * steps_per_epoch
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0 - 0.9 * min(s, total) / total)
-    with cpu_threads(threads):
+    device = get_device(device)
+    with cpu_threads(_cpu_threads_for(device, threads)):
         return train(model, seq2seq_loss, batches, epochs=epochs, optimizer=optimizer, scheduler=scheduler,
                      clip_norm=clip_norm, device=device, desc="seq2seq", **train_kwargs)
 
 
 @torch.no_grad()
-def translate(model: Seq2Seq, sources: Sequence[str], src_vocab: CharVocab, tgt_vocab: CharVocab,
+def translate(model: nn.Module, sources: Sequence[str], src_vocab: CharVocab, tgt_vocab: CharVocab,
               beam_width: int = 1, max_len: int = 12, batch_size: int = 256,
               return_alpha: bool = False, threads: int | None = 1):
-    """Decode ``sources`` to strings (greedy when ``beam_width`` is 1, else beam search).
+    """Decode ``sources`` to strings with a :class:`Seq2Seq` or a
+    :class:`neuraltext.transformer.Transformer` (greedy when ``beam_width`` is 1, else beam search,
+    which only the recurrent model has). The one ``translate`` of the package
+    (``neuraltext.transformer.translate`` is this function).
 
-    Returns the list of predictions, and with ``return_alpha`` also a list of attention matrices
-    (output steps incl. <eos> x source characters incl. <eos>), one per source (None for the baseline).
+    Returns the list of predictions, and with ``return_alpha`` (recurrent model only) also a list of
+    attention matrices (output steps incl. <eos> x source characters incl. <eos>), one per source
+    (None for the baseline). ``threads``: CPU threads when the model is on the CPU (see
+    :func:`cpu_threads`).
     """
+    is_seq2seq = isinstance(model, Seq2Seq)
+    if not is_seq2seq and (beam_width != 1 or return_alpha):
+        raise ValueError(
+            f"{type(model).__name__} decodes greedily only: beam_width must be 1 and return_alpha False "
+            f"(got beam_width={beam_width!r}, return_alpha={return_alpha!r}); attention maps: "
+            f"Transformer.attention_maps"
+        )
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    _check_max_len(max_len)
+    was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    with cpu_threads(threads if device.type == "cpu" else None):
-        return _translate(model, sources, src_vocab, tgt_vocab, beam_width, max_len, batch_size,
-                          return_alpha, device)
+    try:
+        with cpu_threads(_cpu_threads_for(device, threads)):
+            if not is_seq2seq:
+                return _translate_greedy(model, sources, src_vocab, tgt_vocab, max_len, batch_size, device)
+            return _translate(model, sources, src_vocab, tgt_vocab, beam_width, max_len, batch_size,
+                              return_alpha, device)
+    finally:
+        model.train(was_training)
+
+
+def _translate_greedy(model, sources, src_vocab, tgt_vocab, max_len, batch_size, device):
+    from neuraltext.transformer import greedy_decode
+
+    preds = []
+    for k in range(0, len(sources), batch_size):
+        src, _ = src_vocab.batch(list(sources[k:k + batch_size]), eos=True, device=device)  # (B, S)
+        ids = greedy_decode(model, src, tgt_vocab.bos_id, tgt_vocab.eos_id, max_len)  # (B, <= max_len)
+        preds.extend(tgt_vocab.decode(row) for row in ids.tolist())
+    return preds
 
 
 def _translate(model, sources, src_vocab, tgt_vocab, beam_width, max_len, batch_size, return_alpha, device):
@@ -474,13 +548,15 @@ def _translate(model, sources, src_vocab, tgt_vocab, beam_width, max_len, batch_
         src, src_lengths = src_vocab.batch(chunk, eos=True, device=device)
         out = (model.greedy(src, src_lengths, max_len) if beam_width == 1
                else model.beam_search(src, src_lengths, beam_width, max_len))
+        lengths = src_lengths.tolist()  # one transfer per batch, not one per sequence
+        alpha = out.alpha.cpu() if return_alpha and out.alpha is not None else None
         for i, row in enumerate(out.ids.tolist()):
             text = tgt_vocab.decode(row)
             preds.append(text)
             if return_alpha:
-                if out.alpha is None:
+                if alpha is None:
                     alphas.append(None)
                 else:
-                    n_out = min(len(text) + 1, out.alpha.size(1))
-                    alphas.append(out.alpha[i, :n_out, : int(src_lengths[i])].cpu())
+                    n_out = min(len(text) + 1, alpha.size(1))
+                    alphas.append(alpha[i, :n_out, : lengths[i]])
     return (preds, alphas) if return_alpha else preds

@@ -26,6 +26,10 @@ from torch import nn
 
 from neuraltext.attention import BACKENDS, MultiHeadAttention, causal_mask, check_heads
 
+# the package's one ``translate`` (strings in, strings out, for the recurrent model and this one):
+# defined beside the recurrent model, which has the more options (beam search, attention weights)
+from neuraltext.seq2seq import translate  # noqa: E402, F401
+
 __all__ = [
     "TransformerConfig",
     "sinusoidal_positional_encoding",
@@ -39,6 +43,7 @@ __all__ = [
     "from_torch_layer",
     "transformer_loss",
     "translate",
+    "check_token_id",
 ]
 
 ACTIVATIONS = {
@@ -273,6 +278,8 @@ class Transformer(nn.Module):
             raise ValueError(
                 f"src_vocab_size and tgt_vocab_size must be set (got {cfg.src_vocab_size}, {cfg.tgt_vocab_size})"
             )
+        # pad_id indexes both embeddings (its row stays zero) and marks padding in the masks
+        check_token_id("pad_id", cfg.pad_id, min(cfg.src_vocab_size, cfg.tgt_vocab_size))
         self.cfg = cfg
         Positional = SinusoidalPositionalEncoding if cfg.positional == "sinusoidal" else LearnedPositionalEncoding
         self.src_embed = nn.Embedding(cfg.src_vocab_size, cfg.d_model, padding_idx=cfg.pad_id)
@@ -296,7 +303,9 @@ class Transformer(nn.Module):
     def _check_tokens(self, name: str, tokens: torch.Tensor, vocab: int) -> None:
         if tokens.dim() != 2 or tokens.dtype not in (torch.long, torch.int):
             raise ValueError(f"{name} must be integer token ids of shape (B, length), got {tuple(tokens.shape)} {tokens.dtype}")
-        if tokens.numel() and (tokens.min() < 0 or tokens.max() >= vocab):
+        # the range check reads the ids on the host: free on the CPU, but a synchronisation per call on
+        # a GPU (where an out-of-range id fails in the embedding kernel instead; debug on the CPU)
+        if tokens.device.type == "cpu" and tokens.numel() and (tokens.min() < 0 or tokens.max() >= vocab):
             raise ValueError(f"{name} has ids outside [0, {vocab}): min {int(tokens.min())}, max {int(tokens.max())}")
 
     def encode(self, src: torch.Tensor, need_weights: bool = False):
@@ -335,9 +344,7 @@ class Transformer(nn.Module):
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
         """src ``(B, S)``, tgt ``(B, T)`` -> logits ``(B, T, V_tgt)``."""
-        self._check_tokens("src", src, self.cfg.src_vocab_size)
-        self._check_tokens("tgt", tgt, self.cfg.tgt_vocab_size)
-        if src.shape[0] != tgt.shape[0]:
+        if src.dim() == 2 and tgt.dim() == 2 and src.shape[0] != tgt.shape[0]:
             raise ValueError(f"src {tuple(src.shape)} and tgt {tuple(tgt.shape)} must have the same batch size")
         memory = self.encode(src)  # (B, S, d)
         return self.decode(tgt, memory, src)  # (B, T, V_tgt)
@@ -354,27 +361,48 @@ class Transformer(nn.Module):
         return {"encoder": enc_w, "decoder_self": [w[0] for w in dec_w], "decoder_cross": [w[1] for w in dec_w]}
 
 
+def check_token_id(name: str, value, vocab_size: int) -> None:
+    """``value`` must be an int id in ``[0, vocab_size)``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < vocab_size:
+        raise ValueError(f"{name} must be a token id in [0, {vocab_size}) (the vocabulary), got {value!r}")
+
+
+#: decoding loops look at the host (``done.all()``) every this many steps, not at every step
+SYNC_EVERY = 8
+
+
 @torch.no_grad()
 def greedy_decode(model: Transformer, src: torch.Tensor, bos_id: int, eos_id: int, max_len: int) -> torch.Tensor:
     """Greedy decoding: start from ``<bos>``, append the arg-max token, stop at ``<eos>`` or
     ``max_len`` new tokens. Returns ``(B, <= max_len)`` token ids without ``<bos>``; positions after a
-    sequence's ``<eos>`` are filled with ``pad_id``."""
+    sequence's ``<eos>`` are filled with ``pad_id``.
+
+    Whether every sequence has finished is asked of the device only every :data:`SYNC_EVERY` steps
+    (a host synchronisation); the extra steps only append padding, trimmed at the end."""
+    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
+        raise ValueError(f"max_len must be a positive integer (new tokens to generate), got {max_len!r}")
+    V = model.cfg.tgt_vocab_size
+    check_token_id("bos_id", bos_id, V)
+    check_token_id("eos_id", eos_id, V)
     was_training = model.training
     model.eval()
     memory = model.encode(src)  # (B, S, d): the source is encoded once
     B = src.shape[0]
     ys = torch.full((B, 1), bos_id, dtype=torch.long, device=src.device)  # (B, 1)
     done = torch.zeros(B, dtype=torch.bool, device=src.device)
-    for _ in range(max_len):
+    alive = []  # per step: was any sequence still unfinished? (device scalars)
+    for t in range(max_len):
+        alive.append(~done.all())
         logits = model.decode(ys, memory, src)  # (B, t, V): the whole prefix again (no cache)
         nxt = logits[:, -1].argmax(-1)  # (B,)
         nxt = nxt.masked_fill(done, model.cfg.pad_id)
         ys = torch.cat([ys, nxt[:, None]], dim=1)  # (B, t + 1)
         done |= nxt == eos_id
-        if done.all():
+        if (t + 1) % SYNC_EVERY == 0 and done.all():
             break
     model.train(was_training)
-    return ys[:, 1:]
+    n = int(torch.stack(alive).sum())  # the steps before every sequence had finished: one sync
+    return ys[:, 1:1 + n]
 
 
 # ------------------------------------------------------------- training on (source, target) pairs
@@ -388,16 +416,3 @@ def transformer_loss(model: Transformer, batch) -> torch.Tensor:
     src, _, tgt_in, tgt_out = batch
     logits = model(src, tgt_in)  # (B, T, V)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1), ignore_index=model.cfg.pad_id)
-
-
-@torch.no_grad()
-def translate(model: Transformer, sources, src_vocab, tgt_vocab, max_len: int = 12, batch_size: int = 256) -> list[str]:
-    """Greedy-decode a list of strings with character vocabularies (``batch`` / ``decode`` /
-    ``bos_id`` / ``eos_id``, as :class:`neuraltext.data.dates.CharVocab`); returns strings."""
-    device = next(model.parameters()).device
-    preds = []
-    for k in range(0, len(sources), batch_size):
-        src, _ = src_vocab.batch(list(sources[k:k + batch_size]), eos=True, device=device)  # (B, S)
-        ids = greedy_decode(model, src, tgt_vocab.bos_id, tgt_vocab.eos_id, max_len)  # (B, <= max_len)
-        preds.extend(tgt_vocab.decode(row) for row in ids.tolist())
-    return preds

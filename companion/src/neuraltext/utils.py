@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
-__all__ = ["DEVICE_ENV", "get_device", "set_seed", "progress", "describe_environment"]
+__all__ = ["DEVICE_ENV", "CUBLAS_WORKSPACE", "get_device", "set_seed", "progress", "describe_environment"]
 
 #: Environment variable that overrides the automatic device choice, e.g. ``NEURALTEXT_DEVICE=cpu``.
 DEVICE_ENV = "NEURALTEXT_DEVICE"
@@ -67,24 +68,42 @@ def _available() -> list[str]:
     return names
 
 
-def set_seed(seed: int = 0, deterministic: bool = True) -> None:
-    """Seed Python's ``random``, NumPy and PyTorch (all devices).
+#: cuBLAS's workspace setting for deterministic matrix products (CUDA >= 10.2); see PyTorch's notes
+#: on reproducibility. cuBLAS reads it when CUDA starts, so it must be set before the first CUDA call.
+CUBLAS_WORKSPACE = ":4096:8"
 
-    With ``deterministic=True`` PyTorch is also asked to pick deterministic kernels
-    (``torch.use_deterministic_algorithms(True, warn_only=True)``; cuDNN benchmarking off), so that the
-    same seed gives the same numbers run after run. ``warn_only`` keeps code running on the few GPU
-    operations that have no deterministic version: they warn instead of raising.
+
+def set_seed(seed: int = 0, deterministic: bool = False) -> None:
+    """Seed Python's ``random``, NumPy and PyTorch (every device).
+
+    The same seed then gives the same numbers on the same machine and PyTorch version for the CPU
+    code of this course. Some GPU kernels (atomic additions in scatter/index_add backward, cuBLAS's
+    split reductions) differ from run to run even with the same seed; ``deterministic=True`` asks
+    for deterministic versions, which can be slower:
+
+    * ``torch.use_deterministic_algorithms(True, warn_only=True)`` (an operation without a
+      deterministic version warns rather than raises), cuDNN's deterministic mode, no benchmarking;
+    * ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` unless already set. cuBLAS reads it when CUDA starts: if
+      CUDA is already initialised in this process, a warning says so (set the variable before the
+      first CUDA call, or restart the kernel and call ``set_seed(..., deterministic=True)`` first).
+
+    ``deterministic=False`` (the default) leaves these global settings as they are: it only seeds.
     """
-    if not isinstance(seed, int) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
+    torch.manual_seed(seed)  # seeds the CPU and every CUDA device (lazily, without starting CUDA)
     if deterministic:
-        # cuBLAS needs this workspace setting for deterministic matmuls on CUDA >= 10.2.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        if "CUBLAS_WORKSPACE_CONFIG" not in os.environ:
+            if torch.cuda.is_initialized():
+                warnings.warn(
+                    "set_seed(deterministic=True): CUDA is already initialised, so setting "
+                    f"CUBLAS_WORKSPACE_CONFIG={CUBLAS_WORKSPACE} now may not reach cuBLAS and matrix "
+                    "products may stay non-deterministic; set it before the first CUDA call",
+                    stacklevel=2,
+                )
+            os.environ["CUBLAS_WORKSPACE_CONFIG"] = CUBLAS_WORKSPACE
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
