@@ -296,8 +296,10 @@ def test_bad_configs_and_inputs_are_named():
         model(torch.randn(2, 3), torch.tensor([3, 3]), torch.ones(2, 2, dtype=torch.long))
     with pytest.raises(ValueError, match="src_lengths should have shape"):
         model(torch.ones(2, 3, dtype=torch.long), torch.tensor([3]), torch.ones(2, 2, dtype=torch.long))
-    with pytest.raises(ValueError, match="beam width"):
+    with pytest.raises(ValueError, match=r"width \(the beam width\) must be a positive integer, got 0"):
         model.beam_search(torch.ones(2, 3, dtype=torch.long), torch.tensor([3, 3]), width=0)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        make_batches([("1", "2")], source_vocab(), target_vocab(), batch_size=0)
 
 
 def test_decoding_bad_lengths_and_ids_are_named():

@@ -322,9 +322,16 @@ def test_errors_are_clear():
         TransformerConfig(d_model=10, n_heads=3)
     with pytest.raises(ValueError, match="n_heads must be a positive integer.*got 0"):
         TransformerConfig(d_model=16, n_heads=0)
+    for field, bad, allowed in (("d_ff", 0, "a positive integer"), ("max_len", -1, "a positive integer"),
+                                ("n_encoder_layers", -1, "a non-negative integer"),
+                                ("dropout", 1.0, r"a probability in \[0, 1\)"),
+                                ("dropout", float("nan"), r"a probability in \[0, 1\)"),
+                                ("norm_eps", 0.0, "positive")):
+        with pytest.raises(ValueError, match=rf"{field} must be {allowed}, got {bad}"):
+            TransformerConfig(**{field: bad})
     with pytest.raises(ValueError, match="activation must be one of"):
         TransformerConfig(activation="swish")
-    with pytest.raises(ValueError, match="src_vocab_size and tgt_vocab_size must be set"):
+    with pytest.raises(ValueError, match="src_vocab_size and tgt_vocab_size must be set.*got 0 and 0"):
         Transformer(TransformerConfig())
     model = Transformer(TransformerConfig(d_model=8, n_heads=2, d_ff=8, src_vocab_size=5, tgt_vocab_size=5))
     with pytest.raises(ValueError, match=r"src has ids outside \[0, 5\)"):

@@ -72,9 +72,9 @@ class Seq2SeqConfig:
     attention: str = "additive"  #: "additive" | "dot" | "general" | "none" (fixed context vector)
     attn_dim: int = 64  #: size of the additive score's hidden layer
     cell: str = "gru"  #: "gru" | "lstm" (encoder and decoder)
-    pad_id: int = 0
-    bos_id: int = 1
-    eos_id: int = 2
+    pad_id: int = 0  #: the ids of <pad>, <s> and </s> in every neuraltext Vocab (chapter 1's table)
+    bos_id: int = 2
+    eos_id: int = 3
 
     def __post_init__(self):
         if self.attention not in ATTENTION_KINDS:
@@ -331,7 +331,7 @@ class Seq2Seq(nn.Module):
         searched at once, as B * width rows.
         """
         if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-            raise ValueError(f"beam width must be >= 1, got {width!r}")
+            raise ValueError(f"width (the beam width) must be a positive integer, got {width!r}")
         _check_max_len(max_len)
         cfg = self.config
         h_bar, mask, keys, C, state, c = self.encode(src, src_lengths)
@@ -442,6 +442,8 @@ def make_batches(pairs: Sequence[tuple[str, str]], src_vocab: CharVocab, tgt_voc
     pairs = list(pairs)
     if not pairs:
         raise ValueError("make_batches: no pairs")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     order = list(range(len(pairs)))
     rng = random.Random(seed)
     if shuffle:

@@ -78,6 +78,18 @@ class TransformerConfig:
 
     def __post_init__(self):
         check_heads(self.d_model, self.n_heads)
+        for name in ("d_ff", "max_len"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("n_encoder_layers", "n_decoder_layers", "src_vocab_size", "tgt_vocab_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if not 0.0 <= self.dropout < 1.0:  # (also False for NaN)
+            raise ValueError(f"dropout must be a probability in [0, 1), got {self.dropout!r}")
+        if not self.norm_eps > 0.0:
+            raise ValueError(f"norm_eps must be positive, got {self.norm_eps!r}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         if self.attention_backend not in BACKENDS:
@@ -276,7 +288,8 @@ class Transformer(nn.Module):
         super().__init__()
         if cfg.src_vocab_size < 1 or cfg.tgt_vocab_size < 1:
             raise ValueError(
-                f"src_vocab_size and tgt_vocab_size must be set (got {cfg.src_vocab_size}, {cfg.tgt_vocab_size})"
+                f"src_vocab_size and tgt_vocab_size must be set to the vocabularies' sizes (>= 1) for the full "
+                f"model, got {cfg.src_vocab_size} and {cfg.tgt_vocab_size}"
             )
         # pad_id indexes both embeddings (its row stays zero) and marks padding in the masks
         check_token_id("pad_id", cfg.pad_id, min(cfg.src_vocab_size, cfg.tgt_vocab_size))
