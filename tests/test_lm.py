@@ -64,28 +64,56 @@ def test_perplexity_is_the_course_formula():
         perplexity(logits, targets[:, :4])
 
 
+class _Bigram(torch.nn.Module):
+    """A fixed next-token table P(next | current): its perplexity on a known stream is known by hand."""
+
+    def __init__(self, table):
+        super().__init__()
+        self.log_p = torch.nn.Parameter(torch.tensor(table, dtype=torch.float64).log())
+
+    def forward(self, ids, state=None):
+        return self.log_p[ids], state  # (B, T, V) log-probabilities are valid logits
+
+
 def test_evaluate_perplexity_pools_tokens():
-    model = RNNLM(LMConfig(vocab_size=13, cell="gru", embed_dim=8, hidden_size=16))
-    ids = torch.randint(0, 13, (200,))
-    batches = LMBatches(ids, batch_size=5, seq_len=9, shuffle=False)
-    total, m = 0.0, 0
-    with torch.no_grad():
-        for x, y in batches:
-            logits, _ = model(x)
-            total += F.cross_entropy(logits.reshape(-1, 13), y.reshape(-1), reduction="sum").item()
-            m += y.numel()
-    assert evaluate_perplexity(model, batches) == pytest.approx(math.exp(total / m), rel=1e-6)
-    # an untrained model is near the uniform bound
-    assert 0.5 * 13 < evaluate_perplexity(model, batches) < 2 * 13
+    """Stream 0 1 2 0 1 2 ...; P(1|0) = 1/2, P(2|1) = 1/4, P(0|2) = 1/2: every 0->1 or 2->0 costs 1 bit,
+    every 1->2 costs 2 bits. Five windows of two (inputs starting 0, 2, 1, 0, 2) cost 3 + 2 + 3 + 3 + 2
+    = 13 bits over M = 10 tokens: perplexity 2^1.3. Batches of 2, 2 and 1 windows (5, 6 and 2 bits):
+    the mean of the per-batch losses would give 2^((5/4 + 6/4 + 2/2) / 3) = 2^1.25 instead."""
+    model = _Bigram([[1 / 4, 1 / 2, 1 / 4], [3 / 8, 3 / 8, 1 / 4], [1 / 2, 1 / 4, 1 / 4]])
+    batches = LMBatches(torch.arange(11) % 3, batch_size=2, seq_len=2, shuffle=False)
+    assert [x[:, 0].tolist() for x, _ in batches] == [[0, 2], [1, 0], [2]]
+    assert evaluate_perplexity(model, batches) == pytest.approx(2 ** 1.3, rel=1e-12)
+    # an untrained model is near the uniform bound |V|
+    rnn_lm = RNNLM(LMConfig(vocab_size=13, cell="gru", embed_dim=8, hidden_size=16))
+    ids = LMBatches(torch.randint(0, 13, (200,)), batch_size=5, seq_len=9, shuffle=False)
+    assert 0.5 * 13 < evaluate_perplexity(rnn_lm, ids) < 2 * 13
+
+
+def test_perplexity_of_known_distributions():
+    """P = (1/2, 1/4, 1/8, 1/8) on the true tokens: log2 perplexity = (1 + 2 + 3 + 3) / 4 = 9/4.
+    A confidently wrong model (0.97 on a wrong token, 0.01 on the true one) has perplexity 100 > |V| = 4:
+    |V| is the uniform model's value, not an upper bound."""
+    q = torch.tensor([1 / 2, 1 / 4, 1 / 8, 1 / 8], dtype=torch.float64)
+    targets = torch.tensor([[0, 1, 2, 3]])
+    logits = q.log().expand(1, 4, 4)  # the same distribution at every position
+    assert perplexity(logits, targets).item() == pytest.approx(2 ** 2.25, rel=1e-12)
+    assert lm_loss(logits, targets).item() == pytest.approx(2.25 * math.log(2), rel=1e-12)
+    wrong = torch.tensor([0.97, 0.01, 0.01, 0.01], dtype=torch.float64).log().expand(1, 3, 4)
+    assert perplexity(wrong, torch.tensor([[1, 2, 3]])).item() == pytest.approx(100.0, rel=1e-12)
 
 
 def test_temperature():
-    logits = torch.tensor([2.0, 1.0, 0.0])
-    assert torch.allclose(temperature_probs(logits, 1.0), torch.softmax(logits, -1))
-    assert torch.equal(temperature_probs(logits, 0), torch.tensor([1.0, 0.0, 0.0]))
-    cold, hot = temperature_probs(logits, 0.5), temperature_probs(logits, 2.0)
-    assert cold[0] > torch.softmax(logits, -1)[0] > hot[0]  # T < 1 sharpens, T > 1 flattens
-    assert torch.allclose(temperature_probs(logits, 1e4), torch.full((3,), 1 / 3), atol=1e-3)
+    """softmax(y / T) for y = (2, 1, 0): the table of the lecture notes, by hand with math.exp."""
+    logits = torch.tensor([2.0, 1.0, 0.0], dtype=torch.float64)
+    table = {0.5: (0.8668, 0.1173, 0.0159), 1.0: (0.6652, 0.2447, 0.0900), 2.0: (0.5065, 0.3072, 0.1863)}
+    for T, rounded in table.items():
+        e = [math.exp(y / T) for y in (2.0, 1.0, 0.0)]
+        exact = [v / sum(e) for v in e]
+        assert temperature_probs(logits, T).tolist() == pytest.approx(exact, rel=1e-12)
+        assert [round(v, 4) for v in exact] == list(rounded)
+    assert temperature_probs(logits, 0).tolist() == [1.0, 0.0, 0.0]  # T = 0: argmax (greedy)
+    assert temperature_probs(logits, 1e4).tolist() == pytest.approx([1 / 3] * 3, abs=1e-4)  # T large: uniform
 
 
 def test_sampling_is_seeded_and_greedy_at_zero_temperature():
@@ -100,6 +128,18 @@ def test_sampling_is_seeded_and_greedy_at_zero_temperature():
         logits, _ = model(torch.tensor([ids]))
         ids.append(int(logits[0, -1].argmax()))
     assert greedy == ids[2:]
+
+
+def test_sampling_stops_at_stop_id():
+    """The same seeded draws, cut just before the first stop_id (which is not returned)."""
+    model = RNNLM(LMConfig(vocab_size=5, cell="rnn", embed_dim=4, hidden_size=8))
+    full = sample(model, [1], 40, generator=torch.Generator().manual_seed(7))
+    for k in (0, 3, 20, 39):
+        stop = full[k]
+        cut = sample(model, [1], 40, generator=torch.Generator().manual_seed(7), stop_id=stop)
+        assert cut == full[: full.index(stop)]
+    assert sample(model, [1], 40, generator=torch.Generator().manual_seed(7), stop_id=99) == full
+    assert sample(model, [1], 0) == []
 
 
 @pytest.mark.parametrize("cell_cls", [RNNCell, LSTMCell, GRUCell])

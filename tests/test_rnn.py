@@ -398,3 +398,29 @@ def test_bad_lengths_and_dtypes_are_refused():
         lstm(x.double())
     with pytest.raises(TypeError, match=r"x has dtype torch\.bfloat16.*torch\.autocast"):
         RNN(5, 7)(x.bfloat16())
+
+
+def test_gru_reset_before_and_after_differ_by_the_formula():
+    """Same weights, b_hn = 0: z and r agree; only the candidate differs, by where r enters:
+    course (before) h~ = tanh(a + W_h (r * h)), PyTorch (after) h~' = tanh(a + r * (W_h h)), with
+    a = W_x x + b; hence h'_t - h_t = z * (h~' - h~), and the two agree when r = 1 on every unit."""
+    before = GRUCell(3, 4, reset_after=False).double()
+    after = GRUCell(3, 4, reset_after=True).double()
+    with torch.no_grad():
+        for name in ("W_xh", "W_hh", "b"):
+            getattr(after, name).copy_(getattr(before, name))
+        after.b_hn.zero_()
+    x, h = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
+    W_zh, W_rh, W_h = before.W_hh.chunk(3)
+    W_zx, W_rx, W_x = before.W_xh.chunk(3)
+    b_z, b_r, b_n = before.b.chunk(3)
+    z = torch.sigmoid(h @ W_zh.T + x @ W_zx.T + b_z)
+    r = torch.sigmoid(h @ W_rh.T + x @ W_rx.T + b_r)
+    a = x @ W_x.T + b_n
+    expected = z * (torch.tanh(a + r * (h @ W_h.T)) - torch.tanh(a + (r * h) @ W_h.T))
+    diff = after(x, h) - before(x, h)
+    _close(diff, expected, atol=1e-12, what="h_after - h_before")
+    assert diff.abs().max() > 1e-3  # they really are two different models
+    with torch.no_grad():  # r = sigmoid(50) = 1 on every unit: W_h (1 * h) = 1 * (W_h h)
+        before.b[4:8] = after.b[4:8] = 50.0
+    _close(after(x, h), before(x, h), atol=1e-12, what="r = 1")
