@@ -424,3 +424,14 @@ def test_gru_reset_before_and_after_differ_by_the_formula():
     with torch.no_grad():  # r = sigmoid(50) = 1 on every unit: W_h (1 * h) = 1 * (W_h h)
         before.b[4:8] = after.b[4:8] = 50.0
     _close(after(x, h), before(x, h), atol=1e-12, what="r = 1")
+
+
+def test_onednn_switch_selects_the_plain_path():
+    """The ``cpu-no-onednn`` device really runs F.linear (the code CUDA runs), not oneDNN's kernels."""
+    from neuraltext import rnn_fast
+
+    x = torch.randn(2, 3)
+    with torch.backends.mkldnn.flags(enabled=False):
+        assert not rnn_fast._use_onednn(x)
+    assert not rnn_fast._use_onednn(x.double())
+    assert rnn_fast._use_onednn(x) == rnn_fast._ONEDNN_LINEAR

@@ -119,6 +119,13 @@ class _Cell(nn.Module):
     def zero_state(self, batch: int, like: Tensor) -> State:
         return like.new_zeros(batch, self.hidden_size)
 
+    def forward(self, x: Tensor, h: Tensor | None = None) -> Tensor:
+        """``h_t`` from x_t (B, I) and h_{t-1} (B, H), zeros if None (RNN and GRU; the LSTM overrides it)."""
+        self._check_input(x)
+        h = self.zero_state(x.size(0), x) if h is None else h
+        self._check_hidden(h, x.size(0))
+        return self.step(self.project_input(x), h)
+
     def to_torch(self) -> nn.Module:
         """An equivalent ``torch.nn.RNNCell`` / ``LSTMCell`` / ``GRUCell`` (same device and dtype)."""
         return rnn_torch.cell_to_torch(self)
@@ -148,12 +155,6 @@ class RNNCell(_Cell):
         """One step from the projected input ``xw = W_xh x_t + b`` (B, H) and h_{t-1} (B, H)."""
         a = torch.addmm(xw, h, self.W_hh.t())  # W_hh h_{t-1} + W_xh x_t + b   (B, H)
         return torch.tanh(a) if self.nonlinearity == "tanh" else torch.relu(a)
-
-    def forward(self, x: Tensor, h: Tensor | None = None) -> Tensor:
-        self._check_input(x)
-        h = self.zero_state(x.size(0), x) if h is None else h
-        self._check_hidden(h, x.size(0))
-        return self.step(self.project_input(x), h)
 
 
 class LSTMCell(_Cell):
@@ -234,12 +235,6 @@ class GRUCell(_Cell):
             z, r = zr[:, :H], zr[:, H:]
             n = torch.tanh(torch.addmm(x_n, r * h, self.W_hh[2 * H :].t()))  # W [r*h, x] + b
         return (1 - z) * h + z * n  # h_t = (1 - z_t) h_{t-1} + z_t h~_t
-
-    def forward(self, x: Tensor, h: Tensor | None = None) -> Tensor:
-        self._check_input(x)
-        h = self.zero_state(x.size(0), x) if h is None else h
-        self._check_hidden(h, x.size(0))
-        return self.step(self.project_input(x), h)
 
 
 # ----------------------------------------------------------------------------------------------
