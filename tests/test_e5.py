@@ -52,21 +52,26 @@ def test_q4_0_dequantisation_of_hand_built_blocks():
         e5.dequantize_q4_0(raw, (2, 30))
 
 
-def _tiny_file(dtype: int = 1) -> bytes:
-    """A minimal E5S1 file: hidden 32, no layers, 2 pieces, one Q4_0 word-embedding matrix."""
+def _tiny_file(dtype: int = 1, drop: str = "") -> bytes:
+    """A minimal E5S1 file: hidden 32, no layers, 2 pieces, a Q4_0 word-embedding matrix (stored as
+    quant type ``dtype``) and float32 position/type embeddings and layer norm (``drop`` leaves one out)."""
     header = b"E5S1" + struct.pack("<I7ifi", 1, 32, 0, 1, 64, 2, 1, 1, 1e-12, 32)
     pieces = ["<s>", "▁a"]
     blob = "".join(pieces).encode()
     tok = struct.pack("<5iQ", 2, 0, 0, 0, 0, len(blob)) + struct.pack("<3I", 0, 3, len(blob))
     tok += struct.pack("<2f", 0.0, -1.5) + blob + struct.pack("<iI", 1, 9) + struct.pack("<IBI", 0xFF21, 1, 0x41)
     word = _block(1.0, [9] * 32) + _block(0.25, [0] * 32)   # rows: all 1.0, all -2.0
-    names = {"emb.word": (dtype, 64, word)}
+    f32 = struct.pack("<32f", *range(32))
+    names = {"emb.word": (dtype, 64, word), "emb.pos": (0, 32, f32), "emb.type": (0, 32, f32),
+             "emb.ln.w": (0, 32, f32), "emb.ln.b": (0, 32, f32)}
+    names.pop(drop, None)
     directory_len = 4 + sum(2 + len(n) + 1 + 4 + 16 for n in names)
     offset = len(header) + len(tok) + directory_len
     directory, data = struct.pack("<i", len(names)), b""
     for name, (dt, n, payload) in names.items():
         directory += struct.pack("<H", len(name)) + name.encode() + struct.pack("<BIQQ", dt, n, offset, len(payload))
         data += payload
+        offset += len(payload)
     return header + tok + directory + data
 
 
@@ -79,6 +84,7 @@ def test_read_q4_on_a_hand_built_file(tmp_path):
     assert vocab.normalization == {0xFF21: "A"}  # full-width A -> A
     word = state["embeddings.word_embeddings.weight"]
     assert word.shape == (2, 32) and word[0].eq(1.0).all() and word[1].eq(-2.0).all()
+    assert state["embeddings.LayerNorm.bias"].tolist() == list(range(32))
 
 
 def test_read_q4_errors_name_the_file_and_what_was_found(tmp_path):
@@ -88,7 +94,7 @@ def test_read_q4_errors_name_the_file_and_what_was_found(tmp_path):
         e5.read_q4(bad)
     cut = tmp_path / "cut.bin"
     cut.write_bytes(_tiny_file()[:-10])
-    with pytest.raises(ValueError, match=r"cut\.bin.*'emb\.word'.*truncated"):
+    with pytest.raises(ValueError, match=r"cut\.bin: tensor 'emb\.ln\.b'.*truncated"):
         e5.read_q4(cut)
     cut.write_bytes(_tiny_file()[:50])
     with pytest.raises(ValueError, match=r"cut\.bin: truncated file"):
@@ -96,6 +102,12 @@ def test_read_q4_errors_name_the_file_and_what_was_found(tmp_path):
     odd = tmp_path / "odd.bin"
     odd.write_bytes(_tiny_file(dtype=7))
     with pytest.raises(ValueError, match=r"odd\.bin: tensor 'emb\.word' has quant type 7"):
+        e5.read_q4(odd)
+    odd.write_bytes(_tiny_file().replace(b"emb.word", b"emb.wurd"))
+    with pytest.raises(ValueError, match=r"odd\.bin: unknown tensor name 'emb\.wurd'"):
+        e5.read_q4(odd)
+    odd.write_bytes(_tiny_file(drop="emb.type"))
+    with pytest.raises(ValueError, match=r"odd\.bin: 1 tensors missing.*token_type_embeddings"):
         e5.read_q4(odd)
 
 

@@ -191,14 +191,18 @@ def read_q4(path: str | os.PathLike, weights: bool = True) -> tuple[dict, dict[s
     config["pad_token_id"] = pad
 
     (n_tensors,) = r.unpack("i", "the tensor count")
-    state = {}
+    state, names = {}, []
     for _ in range(n_tensors):
         (name_len,) = r.unpack("H", "a tensor name length")
         short = r.take(name_len, "a tensor name").decode("ascii")
         dtype, n, offset, nbytes = r.unpack("BIQQ", f"tensor {short!r}'s entry")
         if dtype not in _DTYPES:
             raise ValueError(f"{path}: tensor {short!r} has quant type {dtype}; known types: {_DTYPES}")
-        shape = _shape(short, config)
+        try:
+            key, shape = _bert_name(short), _shape(short, config)
+        except (KeyError, ValueError):
+            raise ValueError(f"{path}: unknown tensor name {short!r} (expected emb.* or l<i>.*)") from None
+        names.append(key)
         if int(np.prod(shape)) != n:
             raise ValueError(f"{path}: tensor {short!r} has {n} elements, expected shape {shape}")
         expected = n * 4 if dtype == 0 else n // QK * _BLOCK.itemsize
@@ -213,7 +217,13 @@ def read_q4(path: str | os.PathLike, weights: bool = True) -> tuple[dict, dict[s
             t = torch.from_numpy(np.frombuffer(raw, "<f4").copy().reshape(shape))
         else:
             t = dequantize_q4_0(raw, shape)
-        state[_bert_name(short)] = t
+        state[key] = t
+    per_layer = ("q", "k", "v", "ao", "aln", "fi", "fo", "oln")
+    wanted = [_bert_name(s) for s in ("emb.word", "emb.pos", "emb.type", "emb.ln.w", "emb.ln.b")]
+    wanted += [_bert_name(f"l{i}.{p}.{wb}") for i in range(nl) for p in per_layer for wb in "wb"]
+    missing = sorted(set(wanted) - set(names))
+    if missing:
+        raise ValueError(f"{path}: {len(missing)} tensors missing from the directory, e.g. {missing[:3]}")
     return config, state, vocab
 
 
