@@ -1,0 +1,364 @@
+"""Use case 1, the models: from a sentence to eleven labels, three ways, evaluated the same way.
+
+1. **TF-IDF** (chapter 1's :class:`~neuraltext.tokenize.TfIdf`) + a classical model;
+2. **BERT sentence embeddings** (chapter 7's :func:`~neuraltext.bert_finetune.encode`, the French
+   multilingual-e5-small offline) + the same classical models;
+3. **fine-tuning** the encoder with the study's head (hidden -> 200 -> 110 -> 11, sigmoid outputs).
+
+The classical families are the study's, each tuned by cross-validation over the hyper-parameters it
+tuned: elastic-net logistic regression (C, l1_ratio), gradient boosting (learning rate, number of
+estimators), random forest (max features, bootstrap) and the support vector classifier (C, gamma,
+kernel). Multilabel = one binary model per label (one-vs-rest), the hyper-parameters shared by the
+eleven labels and chosen by micro-F1 on inner folds.
+
+**One decision rule for every method**: label j is predicted when its estimated probability is
+above 0.5 (a sigmoid output for fine-tuning; ``predict_proba`` for the classical models; for the
+SVC, whose scores are not probabilities, the sign of its decision function, which is the same rule
+before Platt scaling). No threshold is tuned per label or per method, so differences in the table come
+from the representations and the models, not from the thresholds.
+
+Scores: per-label precision = TP / (TP + FP), recall = TP / (TP + FN), F1 = 2 P R / (P + R), with
+the support, and the micro (pooled counts) and macro (mean over labels) F1. Repeated multilabel
+stratified k-fold (the study: 5 folds x 10 repetitions) gives a mean and a spread per score.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score, precision_recall_fscore_support
+from sklearn.model_selection import GridSearchCV
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MaxAbsScaler
+from sklearn.svm import SVC
+
+from neuraltext.usecases.family import LABELS
+
+__all__ = [
+    "FAMILIES",
+    "QUICK_GRIDS",
+    "classical_model",
+    "predict",
+    "evaluate_split",
+    "per_label_report",
+    "tfidf_features",
+    "embedding_features",
+    "FoldResult",
+    "cross_validate",
+    "summarise",
+    "split_scores",
+    "fixed_model",
+    "predict_labels",
+    "study_layout",
+    "fine_tune",
+]
+
+#: The study's four model families and the hyper-parameters it tuned (grids sized for a CPU).
+FAMILIES: dict[str, tuple[Callable[[int], object], dict[str, list]]] = {
+    "Elasticnet lr": (
+        lambda seed: LogisticRegression(l1_ratio=0.5, solver="saga", max_iter=1000, tol=1e-3, random_state=seed),
+        {"C": [1.0, 10.0], "l1_ratio": [0.1, 0.5]},
+    ),
+    "Gradient Boosting": (
+        lambda seed: GradientBoostingClassifier(max_depth=3, random_state=seed),
+        {"learning_rate": [0.1, 0.3], "n_estimators": [50, 100]},
+    ),
+    "Random Forest": (
+        lambda seed: RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1),
+        {"max_features": ["sqrt", 0.2], "bootstrap": [True, False]},
+    ),
+    "SVC": (
+        lambda seed: SVC(random_state=seed),
+        {"C": [1.0, 10.0], "gamma": ["scale", 0.1], "kernel": ["rbf", "linear"]},
+    ),
+}
+#: Two points per family on its main hyper-parameter: the notebook's default on 2 CPU cores.
+QUICK_GRIDS: dict[str, dict[str, list]] = {
+    "Elasticnet lr": {"C": [1.0, 10.0]},
+    "Gradient Boosting": {"learning_rate": [0.1, 0.3]},
+    "Random Forest": {"max_features": ["sqrt", 0.2]},
+    "SVC": {"kernel": ["rbf", "linear"]},
+}
+
+
+def classical_model(family: str, seed: int = 0, inner_folds: int = 3, grid: dict | None = None) -> GridSearchCV:
+    """One family, one-vs-rest over the labels, tuned by an inner ``inner_folds``-fold grid search
+    on micro-F1 (``grid``: the study's hyper-parameters, :data:`FAMILIES`' grid by default). Features
+    are scaled by their maximum absolute value (keeps TF-IDF sparse)."""
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {list(FAMILIES)}, got {family!r}")
+    make, default_grid = FAMILIES[family]
+    grid = default_grid if grid is None else grid
+    model = make_pipeline(MaxAbsScaler(), OneVsRestClassifier(make(seed)))
+    param_grid = {f"onevsrestclassifier__estimator__{k}": v for k, v in grid.items()}
+    return GridSearchCV(model, param_grid, scoring="f1_micro", cv=inner_folds, n_jobs=1)
+
+
+def _decide(model, X) -> np.ndarray:
+    """The one decision rule: probability > 0.5 (SVC: decision function > 0)."""
+    estimator = model.best_estimator_ if hasattr(model, "best_estimator_") else model
+    final = estimator[-1].estimator if hasattr(estimator, "steps") else estimator
+    if isinstance(final, SVC):
+        return (model.decision_function(X) > 0).astype(int)
+    return (model.predict_proba(X) > 0.5).astype(int)
+
+
+# ---------------------------------------------------------------------------------- scores
+def per_label_report(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str] = LABELS) -> pd.DataFrame:
+    """Precision, recall, F1 and support per label (rows), plus ``micro`` and ``macro`` rows.
+
+    A label never predicted has precision 0 (not NaN), as the study's table shows it.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim != 2 or y_true.shape[1] != len(labels):
+        raise ValueError(f"y_true and y_pred must both be (n, {len(labels)}), got {y_true.shape} and {y_pred.shape}")
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
+    table = pd.DataFrame({"precision": p, "recall": r, "f1": f, "support": s}, index=list(labels))
+    for avg in ("micro", "macro"):
+        pa, ra, fa, _ = precision_recall_fscore_support(y_true, y_pred, average=avg, zero_division=0)
+        table.loc[avg] = [pa, ra, fa, int(y_true.sum())]
+    table["support"] = table["support"].astype(int)
+    return table
+
+
+# -------------------------------------------------------------------------------- features
+def tfidf_features(train_texts: Sequence[str], test_texts: Sequence[str]):
+    """Chapter 1's TF-IDF fitted on the training texts only, applied to both (sparse matrices)."""
+    from neuraltext.tokenize import TfIdf
+
+    tfidf = TfIdf()
+    return tfidf.fit_transform(list(train_texts)), tfidf.transform(list(test_texts))
+
+
+def embedding_features(texts: Sequence[str], model_name: str = "multilingual-e5-small", pooling: str = "mean",
+                       prefix: str | None = "query: ", batch_size: int = 64, device=None) -> np.ndarray:
+    """Sentence vectors from our BERT loaded with a pretrained checkpoint (no training: the same
+    vectors in every fold, so they are computed once). e5 expects the ``"query: "`` prefix and mean
+    pooling; pass ``prefix=None, pooling="cls"`` for a plain BERT."""
+    from neuraltext.bert import from_pretrained
+    from neuraltext.bert_finetune import encode
+
+    model = from_pretrained(model_name, device=device)
+    return encode(model, list(texts), pooling=pooling, prefix=prefix, batch_size=batch_size,
+                  normalize=True).numpy()
+
+
+def predict(model, X) -> np.ndarray:
+    """0/1 predictions ``(n, 11)`` by the one decision rule of the module docstring."""
+    return _decide(model, X)
+
+
+def evaluate_split(train_texts: Sequence[str], y_train: np.ndarray, test_texts: Sequence[str], y_test: np.ndarray,
+                   families: Sequence[str] = tuple(FAMILIES), embeddings: tuple | None = None,
+                   grids: dict[str, dict] | None = None, seed: int = 0, progress: bool = True) -> dict:
+    """The study's protocol on one train/test split: every family tuned by inner CV on the training
+    part, scored on the test part, on TF-IDF and (given ``embeddings=(E_train, E_test)``) on BERT
+    vectors. Returns ``{method: {"report": DataFrame, "params": dict, "model": fitted}}``."""
+    from neuraltext.utils import progress as bar
+
+    views = {"TF-IDF": tfidf_features(train_texts, test_texts)}
+    if embeddings is not None:
+        views["BERT"] = embeddings
+    jobs = [(view, family) for view in views for family in families]
+    out = {}
+    for view, family in bar(jobs, desc="models", disable=not progress):
+        X_train, X_test = views[view]
+        model = classical_model(family, seed=seed, grid=(grids or {}).get(family)).fit(X_train, y_train)
+        params = {k.split("__")[-1]: v for k, v in model.best_params_.items()}
+        out[f"{family} | {view}"] = {"report": per_label_report(y_test, _decide(model, X_test)),
+                                     "params": params, "model": model}
+    return out
+
+
+# ------------------------------------------------------------------------ cross-validation
+@dataclass
+class FoldResult:
+    method: str
+    repeat: int
+    fold: int
+    report: pd.DataFrame
+    params: dict
+
+
+def fixed_model(family: str, params: dict, seed: int = 0):
+    """One family with given hyper-parameters (e.g. those :func:`evaluate_split` chose), no search."""
+    make, _ = FAMILIES[family]
+    estimator = make(seed).set_params(**params)
+    return make_pipeline(MaxAbsScaler(), OneVsRestClassifier(estimator))
+
+
+def cross_validate(texts: Sequence[str], y: np.ndarray, families: Sequence[str] = tuple(FAMILIES),
+                   embeddings: np.ndarray | None = None, n_splits: int = 5, n_repeats: int = 1,
+                   seed: int = 0, grids: dict[str, dict] | None = None, params: dict[str, dict] | None = None,
+                   progress: bool = True) -> list[FoldResult]:
+    """Repeated multilabel-stratified k-fold (``iterative-stratification``) for every family, on
+    TF-IDF and, when ``embeddings`` (one row per text) are given, on the embeddings too. The same folds
+    for every method, so the comparison is paired. Each family is tuned by inner CV in every fold
+    (the study's nested procedure), unless ``params`` maps a method name (``"SVC | TF-IDF"``) to
+    fixed hyper-parameters."""
+    from iterstrat.ml_stratifiers import RepeatedMultilabelStratifiedKFold
+
+    from neuraltext.utils import progress as bar
+
+    y = np.asarray(y)
+    texts = list(texts)
+    if len(texts) != len(y):
+        raise ValueError(f"{len(texts)} texts but {len(y)} label rows")
+    if embeddings is not None and len(embeddings) != len(texts):
+        raise ValueError(f"{len(embeddings)} embedding rows but {len(texts)} texts")
+    folds = RepeatedMultilabelStratifiedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
+    results = []
+    splits = list(folds.split(np.zeros(len(y)), y))
+    for k, (train, test) in enumerate(bar(splits, desc="folds", disable=not progress)):
+        repeat, fold = divmod(k, n_splits)
+        views = {"TF-IDF": tfidf_features([texts[i] for i in train], [texts[i] for i in test])}
+        if embeddings is not None:
+            views["BERT"] = (embeddings[train], embeddings[test])
+        for view, (X_train, X_test) in views.items():
+            for family in families:
+                method = f"{family} | {view}"
+                if params is not None and method in params:
+                    model = fixed_model(family, params[method], seed).fit(X_train, y[train])
+                    chosen = params[method]
+                else:
+                    model = classical_model(family, seed=seed, grid=(grids or {}).get(family)).fit(X_train, y[train])
+                    chosen = model.best_params_
+                report = per_label_report(y[test], _decide(model, X_test))
+                results.append(FoldResult(method, repeat, fold, report, chosen))
+    return results
+
+
+def summarise(results: Sequence[FoldResult], score: str = "f1") -> pd.DataFrame:
+    """Mean of ``score`` per method (rows) and label (columns) over folds, and the micro/macro F1
+    with a 95% interval from the folds' spread (mean +- 1.96 sd / sqrt(n folds); repeated folds share
+    data, so this interval is optimistic: a guide to the ranking, not a test)."""
+    rows = {}
+    for method in dict.fromkeys(r.method for r in results):
+        reports = [r.report[score] for r in results if r.method == method]
+        frame = pd.concat(reports, axis=1)
+        row = frame.mean(axis=1)
+        n = frame.shape[1]
+        for avg in ("micro", "macro"):
+            half = 1.96 * frame.loc[avg].std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+            row[f"{avg} ±"] = half
+        rows[method] = row
+    return pd.DataFrame(rows).T
+
+
+def split_scores(results: dict, score: str = "f1") -> pd.DataFrame:
+    """:func:`evaluate_split`'s output -> methods (rows) x labels + micro/macro (columns)."""
+    return pd.DataFrame({method: r["report"][score] for method, r in results.items()}).T
+
+
+def study_layout(summary: pd.DataFrame, score: str = "f1") -> pd.DataFrame:
+    """The study's layout: one row per family, ``BERT value (TF-IDF value)`` per label; ``summary``
+    has one row per method (``"SVC | TF-IDF"``...) and one column per label."""
+    out = {}
+    for family in FAMILIES:
+        bert, tfidf = f"{family} | BERT", f"{family} | TF-IDF"
+        if tfidf not in summary.index:
+            continue
+        cells = {}
+        for label in LABELS:
+            t = summary.loc[tfidf, label]
+            cells[label] = f"{summary.loc[bert, label]:.2f}({t:.2f})" if bert in summary.index else f"({t:.2f})"
+        out[family] = cells
+    return pd.DataFrame(out).T
+
+
+# ----------------------------------------------------------------------------- fine-tuning
+def fine_tune(train_texts: Sequence[str], y_train: np.ndarray, model_name: str = "multilingual-e5-small",
+              epochs: int = 3, lr: float = 5e-5, batch_size: int = 32, train_layers: int | None = 2,
+              val_fraction: float = 0.1, patience: int = 1, max_length: int = 64, prefix: str | None = "query: ",
+              seed: int = 0, device=None):
+    """Fine-tune a pretrained encoder with the study's head (H -> 200 -> 110 -> 11, sigmoid) through
+    the shared training loop, keeping the epoch with the lowest loss on a held-out validation part
+    of the training texts (early stopping after ``patience`` epochs without improvement).
+
+    ``train_layers``: how many of the top encoder layers are trained with the head (None: all of
+    them). The token embeddings stay frozen (e5's 250k x 384 table is 80% of its weights and a
+    small data set cannot move it usefully). Returns ``(classifier, history)`` where ``history``
+    lists the validation loss per epoch.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from neuraltext.bert import from_pretrained
+    from neuraltext.bert_finetune import BertClassifier, classifier_loss, tokenize_batch
+    from neuraltext.train import train
+    from neuraltext.utils import get_device, set_seed
+
+    set_seed(seed)
+    device = get_device(device)
+    texts = [(prefix or "") + t for t in train_texts]
+    y_train = np.asarray(y_train, dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(texts))
+    n_val = max(1, int(round(val_fraction * len(texts))))
+    val, fit = order[:n_val], order[n_val:]
+
+    bert = from_pretrained(model_name, device=device)
+    clf = BertClassifier(bert, n_labels=y_train.shape[1], pooling="mean").to(device)
+    for p in clf.bert.parameters():
+        p.requires_grad_(False)
+    layers = clf.bert.encoder if hasattr(clf.bert, "encoder") else clf.bert.layers
+    trainable = list(layers)[-train_layers:] if train_layers is not None else list(layers)
+    for module in trainable:
+        for p in module.parameters():
+            p.requires_grad_(True)
+
+    def batches(index, shuffle):
+        def gen():
+            idx = rng.permutation(index) if shuffle else index
+            for k in range(0, len(idx), batch_size):
+                part = idx[k:k + batch_size]
+                b = tokenize_batch(clf.tokenizer, [texts[i] for i in part], max_length, torch.device("cpu"))
+                b["labels"] = torch.from_numpy(y_train[part])
+                yield b
+        return gen
+
+    @torch.no_grad()
+    def val_loss(model):
+        total, n = 0.0, 0
+        for b in batches(val, False)():
+            b = {k: v.to(device) for k, v in b.items()}
+            z = model(b["input_ids"], b["attention_mask"], b.get("token_type_ids"))
+            total += float(F.binary_cross_entropy_with_logits(z, b["labels"], reduction="sum"))
+            n += b["labels"].numel()
+        return {"val_loss": total / n}
+
+    optimizer = torch.optim.AdamW([p for p in clf.parameters() if p.requires_grad], lr=lr)
+    best, best_state, waited, history = np.inf, None, 0, None
+    for _ in range(epochs):
+        history = train(clf, classifier_loss, batches(fit, True), epochs=1, optimizer=optimizer,
+                        device=device, evaluate=val_loss, history=history, desc="fine-tune")
+        current = history.eval[-1]["val_loss"]
+        if current < best - 1e-4:
+            best, waited = current, 0
+            best_state = copy.deepcopy({k: v.detach().clone() for k, v in clf.state_dict().items()})
+        else:
+            waited += 1
+            if waited > patience:
+                break
+    clf.load_state_dict(best_state)
+    clf.eval()
+    return clf, history
+
+
+def predict_labels(clf, texts: Sequence[str], prefix: str | None = "query: ", max_length: int = 64) -> np.ndarray:
+    """The one decision rule for the fine-tuned model: sigmoid probability > 0.5."""
+    probs = clf.predict_proba([(prefix or "") + t for t in texts], max_length=max_length)
+    return (probs.numpy() > 0.5).astype(int)
+
+
+def macro_micro(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
+    """(micro F1, macro F1)."""
+    return (f1_score(y_true, y_pred, average="micro", zero_division=0),
+            f1_score(y_true, y_pred, average="macro", zero_division=0))

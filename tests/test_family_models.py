@@ -1,0 +1,111 @@
+"""Use case 1's models and scores: the per-label report against hand-computed values, the one
+decision rule, every classical family above a majority baseline, paired folds, and fine-tuning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from neuraltext.usecases.family import LABELS, synthetic_family_sentences
+from neuraltext.usecases.family_models import (
+    FAMILIES,
+    QUICK_GRIDS,
+    cross_validate,
+    evaluate_split,
+    fixed_model,
+    per_label_report,
+    predict,
+    study_layout,
+    summarise,
+    split_scores,
+    tfidf_features,
+)
+
+
+def test_per_label_report_by_hand():
+    y_true = np.zeros((4, 11), dtype=int)
+    y_pred = np.zeros((4, 11), dtype=int)
+    y_true[:, 0] = [1, 1, 0, 0]   # "+": TP 1, FN 1, FP 1 -> P = R = F1 = 1/2
+    y_pred[:, 0] = [1, 0, 1, 0]
+    y_true[:, 4] = [1, 1, 1, 1]   # "j": TP 3, FN 1 -> P 1, R 3/4, F1 6/7
+    y_pred[:, 4] = [1, 1, 1, 0]
+    y_true[:, 2] = [1, 0, 0, 0]   # "0": never predicted -> precision 0 (not NaN), recall 0
+    table = per_label_report(y_true, y_pred)
+    assert table.loc["+", ["precision", "recall", "f1", "support"]].tolist() == [0.5, 0.5, 0.5, 2]
+    assert table.loc["j", "precision"] == 1.0 and table.loc["j", "recall"] == 0.75
+    assert table.loc["j", "f1"] == pytest.approx(6 / 7)
+    assert table.loc["0", ["precision", "recall", "f1"]].tolist() == [0.0, 0.0, 0.0]
+    # micro pools the counts: TP 4, FP 1, FN 3 -> P 4/5, R 4/7
+    assert table.loc["micro", "precision"] == pytest.approx(4 / 5)
+    assert table.loc["micro", "recall"] == pytest.approx(4 / 7)
+    assert list(table.index[:11]) == list(LABELS)
+
+
+def test_per_label_report_rejects_bad_shapes():
+    with pytest.raises(ValueError, match=r"\(n, 11\)"):
+        per_label_report(np.zeros((3, 11)), np.zeros((3, 10)))
+
+
+@pytest.fixture(scope="module")
+def small_split():
+    data = synthetic_family_sentences(n=400, seed=5)
+    return data.split(n_test=100, seed=5)
+
+
+@pytest.mark.parametrize("family", ["Elasticnet lr", "SVC"])
+def test_decision_rule_is_the_models_own(small_split, family):
+    """Probability > 0.5 (SVC: decision function > 0) is exactly each binary model's predict."""
+    train, test = small_split
+    X_train, X_test = tfidf_features(train.sentences, test.sentences)
+    model = fixed_model(family, {}).fit(X_train, train.y)
+    np.testing.assert_array_equal(predict(model, X_test), model.predict(X_test))
+
+
+def test_every_family_beats_the_majority_baseline(small_split):
+    train, test = small_split
+    results = evaluate_split(train.sentences, train.y, test.sentences, test.y, grids=QUICK_GRIDS, progress=False)
+    majority = np.tile((train.y.mean(axis=0) > 0.5).astype(int), (len(test), 1))
+    baseline = f1_score(test.y, majority, average="micro")
+    scores = split_scores(results)
+    assert set(scores.index) == {f"{f} | TF-IDF" for f in FAMILIES}
+    for method, micro in scores["micro"].items():
+        assert micro > baseline + 0.15, (method, micro, baseline)
+    layout = study_layout(scores)
+    assert layout.loc["SVC", "j"].startswith("(") and list(layout.columns) == list(LABELS)
+
+
+def test_cross_validation_folds_are_paired_and_summarised(small_split):
+    train, _ = small_split
+    params = {"Elasticnet lr | TF-IDF": {"C": 10.0}, "SVC | TF-IDF": {"kernel": "linear"}}
+    results = cross_validate(train.sentences, train.y, families=["Elasticnet lr", "SVC"], n_splits=3,
+                             n_repeats=2, params=params, progress=False)
+    assert len(results) == 2 * 3 * 2
+    for method in params:
+        folds = [r for r in results if r.method == method]
+        assert sorted((r.repeat, r.fold) for r in folds) == [(a, b) for a in range(2) for b in range(3)]
+        # every fold's test part has the same size for both methods (same folds)
+        assert [r.report.loc["micro", "support"] for r in folds] == \
+               [r.report.loc["micro", "support"] for r in results if r.method == list(params)[0]]
+    summary = summarise(results)
+    assert {"micro", "macro", "micro ±"} <= set(summary.columns)
+    assert (summary["micro ±"] > 0).all()
+
+
+def test_embeddings_must_match_the_texts(small_split):
+    train, _ = small_split
+    with pytest.raises(ValueError, match="embedding rows"):
+        cross_validate(train.sentences, train.y, embeddings=np.zeros((3, 8)), progress=False)
+
+
+@pytest.mark.pretrained
+def test_fine_tuning_lowers_the_validation_loss():
+    from neuraltext.usecases.family_models import fine_tune, predict_labels
+
+    data = synthetic_family_sentences(n=160, seed=2)
+    clf, history = fine_tune(data.sentences, data.y, model_name="all-minilm-l6-v2", epochs=3, lr=1e-3,
+                             train_layers=1, batch_size=16, patience=3, prefix=None, max_length=32)
+    losses = [e["val_loss"] for e in history.eval]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    pred = predict_labels(clf, data.sentences[:5], prefix=None)
+    assert pred.shape == (5, 11) and set(np.unique(pred)) <= {0, 1}
