@@ -1,15 +1,16 @@
 """Shared pytest fixtures.
 
 The network guard: tests must never touch the network (the course runs offline, and a test that
-downloads is a test that breaks in CI). Every test runs with outgoing connections to anything but
-the loopback interface refused, and with the Hugging Face libraries in offline mode.
+downloads is a test that breaks in CI). ``pytest-socket``, switched on in ``pytest.ini``
+(``--disable-socket --allow-unix-socket --allow-hosts=127.0.0.1,::1,localhost``), refuses every
+connection to anything but the loopback interface; the Hugging Face libraries run in offline mode.
+Notebooks under nbval are not Python test functions: pytest-socket leaves them alone, and their
+kernels talk to pytest over ZeroMQ on loopback in any case.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
 
 import pytest
 import torch
@@ -17,50 +18,6 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("NEURALTEXT_PROGRESS", "0")
-
-
-class NetworkAccessError(RuntimeError):
-    """Raised when a test tries to reach the network."""
-
-
-def _is_local(address) -> bool:
-    if isinstance(address, (str, bytes)):  # AF_UNIX path
-        return True
-    host = address[0]
-    if host in ("localhost", ""):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Refuse any outgoing connection that is not to loopback (a test-only guard)."""
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
-    real_getaddrinfo = socket.getaddrinfo
-
-    def guarded_connect(self, address):
-        if not _is_local(address):
-            raise NetworkAccessError(f"test tried to connect to {address!r}")
-        return real_connect(self, address)
-
-    def guarded_connect_ex(self, address):
-        if not _is_local(address):
-            raise NetworkAccessError(f"test tried to connect to {address!r}")
-        return real_connect_ex(self, address)
-
-    def guarded_getaddrinfo(host, *args, **kwargs):
-        if host not in (None, "localhost") and not _is_local((host,)):
-            raise NetworkAccessError(f"test tried to resolve {host!r}")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
-    monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
-    yield
 
 
 @pytest.fixture(autouse=True)

@@ -345,10 +345,10 @@ def test_errors_are_clear():
 @pytest.fixture
 def one_thread():
     """Tiny models train fastest on one thread (and far faster than on two busy shared cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    from neuraltext.seq2seq import cpu_threads  # threadpoolctl, restored afterwards
+
+    with cpu_threads(1):
+        yield
 
 
 def test_greedy_decoding_learns_to_reverse_sequences(one_thread):
