@@ -102,7 +102,7 @@ def test_vocabularies_cover_the_generator_and_round_trip():
         assert src.unk_id not in src.encode(s)
         assert src.decode(src.encode(s, eos=True)) == s
         assert tgt.decode(tgt.encode(t, bos=True, eos=True)) == t
-    assert len(tgt) == 4 + 11
+    assert len(tgt) == 5 + 11  # the five special tokens of every Vocab, then the 11 characters
     ids, lengths = src.batch(["24/08/18", "le 1er mars 2016"], eos=True)
     assert ids.shape == (2, 17) and lengths.tolist() == [9, 17]
     assert ids[0, 9:].eq(src.pad_id).all() and ids[0, 8] == src.eos_id

@@ -264,17 +264,18 @@ def test_greedy_scores_equal_teacher_forced_scores():
 
 def test_beam_search_equals_exhaustive_search_when_wide_enough():
     """With a beam as wide as the number of prefixes, beam search is exact: compare with brute force."""
-    V, max_len = 5, 3  # <pad> <bos> <eos> + 2 symbols
+    V, max_len = 5, 3  # <pad> <unk> <s> </s> + 1 symbol
     model = _tiny("additive", tgt_vocab_size=V)
-    with torch.no_grad():  # make <eos> competitive so finished and unfinished hypotheses both occur
-        model.decoder.W_s.bias[2] += 1.0
+    EOS = model.config.eos_id
+    with torch.no_grad():  # make </s> competitive so finished and unfinished hypotheses both occur
+        model.decoder.W_s.bias[EOS] += 1.0
     src, lengths = _src_batch()
     beam = model.beam_search(src, lengths, width=V ** max_len, max_len=max_len)
     for b in range(4):
         best, best_seq = -float("inf"), None
         for L in range(1, max_len + 1):
             seqs = [list(seq) for seq in itertools.product(range(V), repeat=L)
-                    if 2 not in seq[:-1] and (L == max_len or seq[-1] == 2)]  # <eos> ends a hypothesis
+                    if EOS not in seq[:-1] and (L == max_len or seq[-1] == EOS)]  # </s> ends a hypothesis
             tgt = torch.tensor(seqs)
             tgt_in = torch.cat([torch.full((len(seqs), 1), model.config.bos_id), tgt[:, :-1]], dim=1)
             logits, _ = model(src[b:b + 1].expand(len(seqs), -1), lengths[b:b + 1].expand(len(seqs)), tgt_in)
@@ -325,7 +326,7 @@ def test_greedy_checks_the_device_every_few_steps_with_the_same_result():
 
     model = _tiny("additive", tgt_vocab_size=5)
     with torch.no_grad():
-        model.decoder.W_s.bias[2] += 3.0  # <eos> likely early: sequences finish at different steps
+        model.decoder.W_s.bias[model.config.eos_id] += 3.0  # <eos> likely early: sequences finish at different steps
     src, lengths = _src_batch()
     results = {}
     for every in (1, 8):

@@ -12,7 +12,7 @@ is not given. This module provides
 * the **exact-match** metric (a prediction counts only if every character is right):
   :func:`exact_match`, :func:`exact_match_by`;
 * **character vocabularies** for the source and the target: :func:`source_vocab`,
-  :func:`target_vocab` (:class:`CharVocab`);
+  :func:`target_vocab` (the course's one :class:`~neuraltext.tokenize.Vocab`, from characters);
 * a **rule-based reference normaliser**, :func:`normalize_date` (``str -> str | None``), that returns
   ``None`` -- "not a date" -- for empty or date-free text and for impossible dates such as
   ``31/02/2017``, instead of crashing or inventing a date. :func:`find_dates` returns every date found
@@ -34,10 +34,8 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # torch is imported only when a batch of tensors is asked for
-    import torch
+from neuraltext.tokenize.vocab import BOS, EOS, PAD, UNK, Vocab  # noqa: F401 (re-exported names)
 
 __all__ = [
     "MONTHS",
@@ -286,66 +284,28 @@ def exact_match_by(preds: Sequence[str], targets: Sequence[str],
 # --------------------------------------------------------------------------------------------
 # Character vocabularies
 
-PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 _FRENCH_LETTERS = "àâäçéèêëîïôöùûüÿœæÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸŒÆ"
 SOURCE_CHARS = string.ascii_letters + string.digits + _FRENCH_LETTERS + " .,:;/-'()"
 TARGET_CHARS = string.digits + "-"
 
 
-class CharVocab:
-    """Characters <-> ids, with ``<pad>`` = 0, ``<bos>`` = 1, ``<eos>`` = 2, ``<unk>`` = 3.
+def CharVocab(chars: str) -> Vocab:  # noqa: N802 (the name of the class it replaced)
+    """The vocabulary of a fixed alphabet: :meth:`neuraltext.tokenize.Vocab.from_characters`.
 
-    Fixed alphabets (not learned from data) keep ids stable across seeds and splits.
+    One ``Vocab`` class serves every chapter, with the same special tokens and ids as chapter 1
+    (``<pad>`` 0, ``<unk>`` 1, ``<s>`` 2, ``</s>`` 3, ``<mask>`` 4): ``<s>`` starts the decoder's
+    input, ``</s>`` ends a sequence. ``pad_id``/``bos_id``/``eos_id``/``unk_id``, ``encode(text,
+    bos=, eos=)``, ``decode(ids) -> str`` and ``batch(texts)`` work as the date models expect.
     """
-
-    def __init__(self, chars: str):
-        self.itos: list[str] = [PAD, BOS, EOS, UNK] + list(dict.fromkeys(chars))
-        self.stoi: dict[str, int] = {s: i for i, s in enumerate(self.itos)}
-        self.pad_id, self.bos_id, self.eos_id, self.unk_id = 0, 1, 2, 3
-
-    def __len__(self) -> int:
-        return len(self.itos)
-
-    def encode(self, text: str, bos: bool = False, eos: bool = False) -> list[int]:
-        ids = [self.stoi.get(c, self.unk_id) for c in text]
-        return ([self.bos_id] if bos else []) + ids + ([self.eos_id] if eos else [])
-
-    def decode(self, ids: Sequence[int]) -> str:
-        """Characters up to the first ``<eos>``; ``<pad>``/``<bos>`` are skipped."""
-        out = []
-        for i in ids:
-            i = int(i)
-            if i == self.eos_id:
-                break
-            if i in (self.pad_id, self.bos_id):
-                continue
-            out.append(self.itos[i] if 0 <= i < len(self.itos) else UNK)
-        return "".join(out)
-
-    def batch(self, texts: Sequence[str], bos: bool = False, eos: bool = False,
-              device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pad a batch: returns ``ids`` (B, T) long with ``<pad>`` = 0 and ``lengths`` (B,) long."""
-        import torch
-
-        if len(texts) == 0:
-            raise ValueError("CharVocab.batch: empty batch")
-        seqs = [self.encode(t, bos=bos, eos=eos) for t in texts]
-        lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
-        ids = torch.full((len(seqs), int(lengths.max())), self.pad_id, dtype=torch.long)
-        for i, s in enumerate(seqs):
-            ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-        return ids.to(device), lengths.to(device)
-
-    def __repr__(self) -> str:
-        return f"CharVocab({len(self)} symbols)"
+    return Vocab.from_characters(chars)
 
 
-def source_vocab() -> CharVocab:
+def source_vocab() -> Vocab:
     """Vocabulary of the source side: letters (with French accents), digits, punctuation."""
     return CharVocab(SOURCE_CHARS)
 
 
-def target_vocab() -> CharVocab:
+def target_vocab() -> Vocab:
     """Vocabulary of the target side: the eleven characters of ISO dates (digits and '-')."""
     return CharVocab(TARGET_CHARS)
 

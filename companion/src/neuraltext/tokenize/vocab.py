@@ -17,6 +17,11 @@ plus the special tokens the course names (the ids 0..4 by default):
 
 Ordinary tokens follow the specials, most frequent first (ties in alphabetical order), so the
 same corpus always gives the same ids.
+
+This one class serves every chapter: the word and subword tokenizers (chapter 1), the count-based
+and word2vec vocabularies (chapters 2-3, built with no specials) and the character vocabularies of
+the date task (chapters 5-6, :meth:`Vocab.from_characters`, which encode a string character by
+character and decode back to a string). The special tokens and their ids are the same everywhere.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ class Vocab:
     """
 
     def __init__(self, tokens: Iterable[str] = (), specials: Sequence[str] = SPECIAL_TOKENS,
-                 unk: str | None = UNK):
+                 unk: str | None = UNK, characters: bool = False):
         specials = list(specials)
         if len(set(specials)) != len(specials):
             raise ValueError(f"specials contain duplicates: {specials}")
@@ -55,6 +60,8 @@ class Vocab:
             raise ValueError(f"unk token {unk!r} must be one of the specials {specials}")
         self.specials: list[str] = specials
         self.unk: str | None = unk
+        #: a character vocabulary: ``encode`` takes a string, ``decode`` returns one
+        self.characters: bool = bool(characters)
         self.itos: list[str] = list(specials)
         self.stoi: dict[str, int] = {t: i for i, t in enumerate(self.itos)}
         #: token frequencies seen by :meth:`build` (empty for a hand-made vocabulary)
@@ -62,6 +69,8 @@ class Vocab:
         for tok in tokens:
             if not isinstance(tok, str):
                 raise TypeError(f"tokens must be strings, got {type(tok).__name__}: {tok!r}")
+            if characters and len(tok) != 1:
+                raise ValueError(f"a character vocabulary holds single characters, got {tok!r}")
             if tok not in self.stoi:
                 self.stoi[tok] = len(self.itos)
                 self.itos.append(tok)
@@ -98,6 +107,19 @@ class Vocab:
         vocab.counts = {t: counts[t] for t in kept}
         return vocab
 
+    @classmethod
+    def from_characters(cls, chars: str, specials: Sequence[str] = SPECIAL_TOKENS,
+                        unk: str | None = UNK) -> "Vocab":
+        """A vocabulary of single characters from a fixed alphabet (not learned from data, so the ids
+        stay the same across seeds and splits), e.g. the date task's ``"0123456789-"``.
+
+        ``encode("2017")`` reads the string character by character; ``decode`` returns a string,
+        stopping at the first ``</s>`` and skipping ``<pad>``/``<s>``.
+        """
+        if not isinstance(chars, str):
+            raise TypeError(f"chars must be a string of characters, got {type(chars).__name__}")
+        return cls(dict.fromkeys(chars), specials=specials, unk=unk, characters=True)
+
     # ------------------------------------------------------------------ lookups
     def __len__(self) -> int:
         return len(self.itos)
@@ -118,12 +140,13 @@ class Vocab:
         return iter(self.itos)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Vocab) and (self.itos, self.specials, self.unk) == (
-            other.itos, other.specials, other.unk)
+        return isinstance(other, Vocab) and (self.itos, self.specials, self.unk, self.characters) == (
+            other.itos, other.specials, other.unk, other.characters)
 
     def __repr__(self) -> str:
         head = ", ".join(self.itos[len(self.specials):len(self.specials) + 5])
-        return f"Vocab({len(self)} tokens: specials {self.specials}, then {head}, ...)"
+        kind = "characters" if self.characters else "tokens"
+        return f"Vocab({len(self)} {kind}: specials {self.specials}, then {head}, ...)"
 
     def _special_id(self, token: str) -> int:
         if token not in self.stoi:
@@ -151,31 +174,55 @@ class Vocab:
         return self._special_id(MASK)
 
     # ------------------------------------------------------------------ encode / decode
-    def encode(self, tokens: Iterable[str]) -> list[int]:
-        """Token list -> id list; unknown tokens become the ``<unk>`` id."""
-        if isinstance(tokens, str):
+    def encode(self, tokens: Iterable[str], bos: bool = False, eos: bool = False) -> list[int]:
+        """Token list -> id list; unknown tokens become the ``<unk>`` id. ``bos``/``eos`` add ``<s>``
+        before and ``</s>`` after. A character vocabulary also takes a string (one token per
+        character)."""
+        if isinstance(tokens, str) and not self.characters:
             raise TypeError("Vocab.encode expects a list of tokens, not a string; "
                             "use a tokenizer's encode() for raw text")
-        return [self[t] for t in tokens]
+        ids = [self[t] for t in tokens]
+        return ([self.bos_id] if bos else []) + ids + ([self.eos_id] if eos else [])
 
-    def decode(self, ids: Iterable[int], skip_specials: bool = False) -> list[str]:
-        """Id list -> token list (``skip_specials`` drops ``<pad>``, ``<s>`` ...)."""
-        out = []
+    def decode(self, ids: Iterable[int], skip_specials: bool = False) -> list[str] | str:
+        """Id list -> token list (``skip_specials`` drops ``<pad>``, ``<s>`` ...).
+
+        A character vocabulary returns a string instead: the characters up to the first ``</s>``,
+        without ``<pad>``, ``<s>`` and ``<mask>`` (what a decoder's output means)."""
         n = len(self.itos)
-        special = set(self.specials)
+        skip = set(self.specials) if skip_specials else set()
+        stop = None
+        if self.characters:
+            skip = {t for t in (PAD, BOS, MASK) if t in self.stoi} | skip - {self.unk}
+            stop = self.stoi.get(EOS)
+        out = []
         for i in ids:
             i = int(i)
             if not 0 <= i < n:
                 raise IndexError(f"id {i} is outside the vocabulary (0..{n - 1})")
+            if i == stop:
+                break
             tok = self.itos[i]
-            if skip_specials and tok in special:
-                continue
-            out.append(tok)
-        return out
+            if tok not in skip:
+                out.append(tok)
+        return "".join(out) if self.characters else out
+
+    def batch(self, sequences: Sequence, bos: bool = False, eos: bool = False, device=None):
+        """Encode and pad a batch: ``ids`` (B, T) long, padded with ``<pad>``, and ``lengths`` (B,)
+        long. ``sequences``: token lists (or strings, for a character vocabulary)."""
+        import torch
+        from torch.nn.utils.rnn import pad_sequence
+
+        if len(sequences) == 0:
+            raise ValueError("Vocab.batch: empty batch (no sequences)")
+        seqs = [torch.tensor(self.encode(s, bos=bos, eos=eos), dtype=torch.long) for s in sequences]
+        lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+        ids = pad_sequence(seqs, batch_first=True, padding_value=self.pad_id)
+        return ids.to(device), lengths.to(device)
 
     # ------------------------------------------------------------------ save / load
     def to_dict(self) -> dict:
-        return {"itos": self.itos, "specials": self.specials, "unk": self.unk}
+        return {"itos": self.itos, "specials": self.specials, "unk": self.unk, "characters": self.characters}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Vocab":
@@ -185,7 +232,8 @@ class Vocab:
         specials = list(d["specials"])
         if list(d["itos"][: len(specials)]) != specials:
             raise ValueError("vocabulary data is inconsistent: itos must start with the specials")
-        return cls(d["itos"][len(specials):], specials=specials, unk=d["unk"])
+        return cls(d["itos"][len(specials):], specials=specials, unk=d["unk"],
+                   characters=bool(d.get("characters", False)))
 
     def save(self, path: str | Path) -> Path:
         """Write the vocabulary as JSON (UTF-8, human-readable)."""
