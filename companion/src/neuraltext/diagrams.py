@@ -11,6 +11,8 @@ saves it with ``fig.savefig(path)``. The symbols are the chapters' (``h_t``, ``C
     diagrams.encoder_decoder_attention() # chapter 5, equations (s2s-alpha), (s2s-context)
     diagrams.transformer_block()         # chapter 6, pre-norm or post-norm encoder block
     diagrams.bert_inputs()               # chapter 7, token + segment + position embeddings
+    diagrams.decoder_only_blocks()       # chapter 8, GPT-2 beside the Llama variant
+    diagrams.kv_cache()                  # chapter 8, one generation step with a KV cache
 
 The drawing helpers (`box`, `arrow`, `new_figure`) are public so that later chapters can add their
 own diagrams (BERT inputs, decoder-only block, RLHF steps) in the same style.
@@ -19,7 +21,7 @@ own diagrams (BERT inputs, decoder-only block, RLHF steps) in the same style.
 from __future__ import annotations
 
 __all__ = ["new_figure", "box", "arrow", "unrolled_rnn", "lstm_cell", "gru_cell",
-           "encoder_decoder_attention", "transformer_block", "bert_inputs"]
+           "encoder_decoder_attention", "transformer_block", "bert_inputs", "decoder_only_blocks", "kv_cache"]
 
 # one palette for the whole book: inputs, states, gates/operations, attention, outputs
 COLORS = {"input": "#dbe9f6", "state": "#fde7c8", "gate": "#d9f0d3", "op": "#f2f2f2",
@@ -290,4 +292,87 @@ def bert_inputs(tokens_a: tuple[str, ...] = ("le", "loup", "nage"), tokens_b: tu
         arrow(ax, (x, 0.9), (x, 0.45))
         box(ax, (x, 0.15), rf"$x_{{0,{i}}}$", 1.0, 0.5, "norm", fontsize=FONTSIZE - 1)
     ax.set_title("BERT input: token + segment + position embeddings, then a layer norm", fontsize=FONTSIZE + 1)
+    return fig
+
+
+# ------------------------------------------------------------------ chapter 8: decoder-only models
+def _decoder_column(ax, x: float, rows: list[tuple[str, str, bool]], title: str) -> None:
+    """One column of boxes, bottom to top: embedding, (norm, attention), (norm, feed-forward), output.
+    ``rows`` = (text, kind, changed); a changed box gets a thick red edge; the two residual
+    connections wrap rows 1-2 and 3-4."""
+    from matplotlib.patches import FancyBboxPatch
+
+    w, h = 4.6, 0.8
+    ys = [0.4 + 1.15 * i for i in range(len(rows))]
+    for i, ((text, kind, changed), y) in enumerate(zip(rows, ys)):
+        box(ax, (x, y), text, w, h, kind, fontsize=FONTSIZE - 1.5)
+        if changed:
+            ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
+                                        facecolor="none", edgecolor="tab:red", lw=2.6))
+        if i:
+            arrow(ax, (x, ys[i - 1] + h / 2), (x, y - h / 2))
+    for lo, hi in ((1, 2), (3, 4)):  # x = x + Sublayer(Norm(x))
+        y0, y1 = (ys[lo - 1] + ys[lo]) / 2, (ys[hi] + ys[hi + 1]) / 2
+        xr = x + w / 2 + 0.35
+        arrow(ax, (x, y0), (xr, y0), style="-", color="tab:blue")
+        arrow(ax, (xr, y0), (xr, y1), style="-", color="tab:blue")
+        arrow(ax, (xr, y1), (x + 0.18, y1), color="tab:blue")
+        box(ax, (x, y1), "+", 0.3, 0.3, "op", fontsize=FONTSIZE - 1, round_=True)
+    top, bottom = (ys[4] + ys[5]) / 2 + 0.25, (ys[0] + ys[1]) / 2 - 0.12
+    ax.add_patch(FancyBboxPatch((x - w / 2 - 0.2, bottom), w + 0.85, top - bottom, boxstyle="round,pad=0.02",
+                                facecolor="none", edgecolor="grey", lw=1.0, ls="--"))
+    ax.text(x - w / 2 - 0.3, (top + bottom) / 2, "x L blocks", rotation=90, ha="right", va="center",
+            fontsize=FONTSIZE - 1, color="grey")
+    ax.text(x, ys[-1] + 0.65, title, ha="center", fontsize=FONTSIZE, weight="bold")
+
+
+def decoder_only_blocks():
+    """The 2017-style decoder-only model (GPT-2) beside a Llama-family model, bottom to top; the four
+    changes of the Llama variant (RMSNorm, RoPE, SwiGLU, GQA) are outlined in red."""
+    gpt = [("token embedding $W_{te}$\n+ position embedding $W_{pe}$", "input", False),
+           ("LayerNorm", "norm", False),
+           ("causal multi-head attention\n($h$ heads for q, k and v)", "attention", False),
+           ("LayerNorm", "norm", False),
+           ("feed-forward:\n$W_2\\,\\mathrm{GELU}(W_1 x + b_1) + b_2$", "gate", False),
+           ("LayerNorm, then logits $D E_t$\n(tied: $D = W_{te}$)", "output", False)]
+    llama = [("token embedding only\n(no position vector)", "input", True),
+             ("RMSNorm (no mean, no bias)", "norm", True),
+             ("causal grouped-query attention + RoPE\n($h$ query heads, $g < h$ k/v heads)",
+              "attention", True),
+             ("RMSNorm", "norm", True),
+             ("SwiGLU:\n$W_{down}\\,(\\mathrm{SiLU}(W_{gate} x) \\odot W_{up} x)$", "gate", True),
+             ("RMSNorm, then logits $D E_t$", "output", True)]
+    fig, ax = new_figure(11.0, 6.2, (-1.2, 13.4), (-0.3, 7.6))
+    _decoder_column(ax, 2.0, gpt, "GPT-2 (2017 block, pre-norm)")
+    _decoder_column(ax, 9.6, llama, "Llama family (SmolLM2)")
+    ax.set_title("Decoder-only models, bottom to top (red: what the Llama variant changes)", fontsize=FONTSIZE + 1)
+    return fig
+
+
+def kv_cache(n_cached: int = 5):
+    """One generation step with a KV cache: the keys and values of the earlier tokens are read from
+    the cache; only the new token's q, k and v are computed, and its query scores every key."""
+    from matplotlib.patches import Rectangle
+
+    xs = [0.6 + 1.1 * i for i in range(n_cached + 1)]
+    fig, ax = new_figure(8.0, 4.0, (-1.8, xs[-1] + 1.2), (-0.5, 4.0))
+    for y, name in ((0.0, "tokens"), (1.1, "query"), (2.1, "keys"), (3.0, "values")):
+        ax.text(-1.7, y, name, va="center", fontsize=FONTSIZE)
+    for i, x in enumerate(xs):
+        new = i == n_cached
+        label = "t" if new else f"{i + 1}"
+        box(ax, (x, 0.0), rf"$w_{{{label}}}$", 0.8, 0.5, "input")
+        box(ax, (x, 2.1), rf"$k_{{{label}}}$", 0.8, 0.55, "attention" if new else "op")
+        box(ax, (x, 3.0), rf"$v_{{{label}}}$", 0.8, 0.55, "attention" if new else "op")
+    xn = xs[-1]
+    box(ax, (xn, 1.1), r"$q_t$", 0.8, 0.55, "attention")
+    arrow(ax, (xn, 0.25), (xn, 0.82))
+    for x in xs:  # q_t scores every key, its own included
+        arrow(ax, (xn - 0.2, 1.38), (x, 1.82), color="tab:purple", lw=0.9)
+    ax.add_patch(Rectangle((xs[0] - 0.5, 1.75), xs[-2] - xs[0] + 1.0, 1.62, facecolor="none",
+                           edgecolor="grey", ls="--", lw=1.2))
+    ax.text((xs[0] + xs[-2]) / 2, 3.55, "the cache: computed at earlier steps, read back", ha="center",
+            fontsize=FONTSIZE - 1, color="grey")
+    ax.text(xn, 3.55, "new", ha="center", fontsize=FONTSIZE - 1, color="tab:purple")
+    ax.set_title("Generating with a KV cache: one token's q, k, v per step", fontsize=FONTSIZE + 1)
     return fig
