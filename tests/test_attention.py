@@ -70,12 +70,12 @@ def test_formula_by_hand():
 
 @pytest.mark.parametrize("mask_name", ["none", "bool", "float", "padding"])
 @pytest.mark.parametrize("is_causal", [False, True])
-def test_readable_equals_torch_sdpa(mask_name, is_causal):
-    q, k, v = qkv(L=6, S=6)
-    mask = masks(6, 6)[mask_name]
+def test_readable_equals_torch_sdpa(mask_name, is_causal, device):
+    q, k, v = qkv(L=6, S=6, device=device)
+    mask = masks(6, 6, device)[mask_name]
     ours = scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
     if is_causal and mask is not None:  # torch takes one or the other: give it the combined mask
-        tri = torch.ones(6, 6, dtype=torch.bool).tril()
+        tri = torch.ones(6, 6, dtype=torch.bool, device=device).tril()
         mask = mask & tri if mask.dtype == torch.bool else mask.masked_fill(~tri, float("-inf"))
         ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     else:
@@ -218,20 +218,20 @@ def _copy_into_torch_mha(ours: MultiHeadAttention, theirs: nn.MultiheadAttention
         theirs.out_proj.bias.copy_(ours.W_o.bias)
 
 
-def _mha_pair(d_model=12, n_heads=3):
+def _mha_pair(d_model=12, n_heads=3, device="cpu"):
     ours = MultiHeadAttention(d_model, n_heads)
     theirs = nn.MultiheadAttention(d_model, n_heads, batch_first=True)
     _copy_into_torch_mha(ours, theirs)
-    return ours.eval(), theirs.eval()
+    return ours.eval().to(device), theirs.eval().to(device)
 
 
 @pytest.mark.parametrize("backend", ["fused", "readable"])
 @pytest.mark.parametrize("case", ["none", "key_padding", "bool_attn", "float_attn", "both", "causal"])
-def test_multihead_equals_torch_multiheadattention(backend, case):
-    ours, theirs = _mha_pair()
+def test_multihead_equals_torch_multiheadattention(backend, case, device):
+    ours, theirs = _mha_pair(device=device)
     ours.backend = backend
     Lq, Sk = (6, 6) if case == "causal" else (5, 7)
-    query, memory = torch.randn(B, Lq, 12), torch.randn(B, Sk, 12)
+    query, memory = torch.randn(B, Lq, 12, device=device), torch.randn(B, Sk, 12, device=device)
     key_padding = padding_mask(torch.tensor([Sk, Sk - 2]), Sk) if case in ("key_padding", "both") else None
     attn = None
     if case in ("bool_attn", "both"):
@@ -241,6 +241,8 @@ def test_multihead_equals_torch_multiheadattention(backend, case):
         attn = torch.randn(Lq, Sk)
     elif case == "causal":
         attn = causal_mask(Lq)
+    key_padding = key_padding.to(device) if key_padding is not None else None
+    attn = attn.to(device) if attn is not None else None
     key = query if case == "causal" else memory
     out, _ = ours(query, key, key, key_padding_mask=key_padding, attn_mask=attn)
     ref, _ = theirs(query, key, key, key_padding_mask=key_padding, attn_mask=attn, need_weights=False)
@@ -250,10 +252,10 @@ def test_multihead_equals_torch_multiheadattention(backend, case):
         torch.testing.assert_close(out2, ref, **TOL)
 
 
-def test_multihead_weights_and_gradients_match_torch():
-    ours, theirs = _mha_pair()
-    x = torch.randn(B, 6, 12)
-    pad = padding_mask(torch.tensor([6, 4]), 6)
+def test_multihead_weights_and_gradients_match_torch(device):
+    ours, theirs = _mha_pair(device=device)
+    x = torch.randn(B, 6, 12, device=device)
+    pad = padding_mask(torch.tensor([6, 4]), 6).to(device)
     out, w = ours(x, key_padding_mask=pad, need_weights=True)
     ref, w_ref = theirs(x, x, x, key_padding_mask=pad, need_weights=True, average_attn_weights=False)
     torch.testing.assert_close(out, ref, **TOL)

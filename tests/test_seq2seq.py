@@ -61,11 +61,11 @@ def test_padding_gets_zero_weight_and_weights_sum_to_one(kind):
 
 
 @pytest.mark.parametrize("kind", ["dot", "general"])
-def test_luong_scores_match_scaled_dot_product_attention(kind):
+def test_luong_scores_match_scaled_dot_product_attention(kind, device):
     """Luong's dot score is softmax(h_t^T h̄) h̄: PyTorch's SDPA with scale 1 on the same tensors;
     the general score is the same on W_a h̄_j as keys."""
-    att = _attention(kind)
-    h_t, h_bar, mask = _padded()
+    att = _attention(kind).to(device)
+    h_t, h_bar, mask = (t.to(device) for t in _padded())
     c_t, alpha = att(h_t, att.project_keys(h_bar), h_bar, mask)
     keys = h_bar if kind == "dot" else att.W_a(h_bar)
     ref = F.scaled_dot_product_attention(h_t[:, None, :], keys, h_bar, attn_mask=mask[:, None, :], scale=1.0)
@@ -188,12 +188,13 @@ def _src_batch(B=4, S=7, V=20, lengths=(7, 5, 3, 1)):
     return src, lengths
 
 
-def test_encoder_matches_torch_gru_on_packed_sequences():
+def test_encoder_matches_torch_gru_on_packed_sequences(device):
     """Our bidirectional encoder (neuraltext.rnn.GRU) against torch.nn.GRU with packed sequences."""
-    model = _tiny()
+    model = _tiny().to(device)
     src, lengths = _src_batch()
+    src = src.to(device)
     h_bar, C = model.encoder(src, lengths)
-    ref_rnn = model.encoder.rnn.to_torch()
+    ref_rnn = model.encoder.rnn.to_torch().to(device)
     packed = pack_padded_sequence(model.encoder.embed(src), lengths, batch_first=True, enforce_sorted=False)
     out, h_n = ref_rnn(packed)
     out, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))

@@ -85,7 +85,7 @@ def _cfg(norm_first, activation):
 @pytest.mark.parametrize("backend", ["fused", "readable"])
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 @pytest.mark.parametrize("norm_first", [False, True])
-def test_encoder_block_equals_torch_encoder_layer(norm_first, activation, backend):
+def test_encoder_block_equals_torch_encoder_layer(norm_first, activation, backend, device):
     cfg = _cfg(norm_first, activation)
     cfg.attention_backend = backend
     ours = EncoderBlock(cfg)
@@ -95,18 +95,18 @@ def test_encoder_block_equals_torch_encoder_layer(norm_first, activation, backen
     with torch.no_grad():
         _copy_mha(ours.self_attn, theirs.self_attn)
         _copy_common(ours, theirs)
-    ours.eval(), theirs.eval()
-    x = torch.randn(3, 7, 16)
-    pad = padding_mask(torch.tensor([7, 5, 2]), 7)
+    ours.eval().to(device), theirs.eval().to(device)
+    x = torch.randn(3, 7, 16, device=device)
+    pad = padding_mask(torch.tensor([7, 5, 2]), 7).to(device)
     torch.testing.assert_close(ours(x, key_padding_mask=pad), theirs(x, src_key_padding_mask=pad), **TOL)
     # the GPT use: a causal block
-    torch.testing.assert_close(ours(x, is_causal=True), theirs(x, src_mask=causal_mask(7)), **TOL)
+    torch.testing.assert_close(ours(x, is_causal=True), theirs(x, src_mask=causal_mask(7, device=device)), **TOL)
 
 
 @pytest.mark.parametrize("backend", ["fused", "readable"])
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 @pytest.mark.parametrize("norm_first", [False, True])
-def test_decoder_block_equals_torch_decoder_layer(norm_first, activation, backend):
+def test_decoder_block_equals_torch_decoder_layer(norm_first, activation, backend, device):
     cfg = _cfg(norm_first, activation)
     cfg.attention_backend = backend
     ours = DecoderBlock(cfg)
@@ -117,12 +117,12 @@ def test_decoder_block_equals_torch_decoder_layer(norm_first, activation, backen
         _copy_mha(ours.self_attn, theirs.self_attn)
         _copy_mha(ours.cross_attn, theirs.multihead_attn)
         _copy_common(ours, theirs)
-    ours.eval(), theirs.eval()
-    y, memory = torch.randn(2, 6, 16), torch.randn(2, 9, 16)
-    tgt_pad = padding_mask(torch.tensor([6, 4]), 6)
-    mem_pad = padding_mask(torch.tensor([9, 3]), 9)
+    ours.eval().to(device), theirs.eval().to(device)
+    y, memory = torch.randn(2, 6, 16, device=device), torch.randn(2, 9, 16, device=device)
+    tgt_pad = padding_mask(torch.tensor([6, 4]), 6).to(device)
+    mem_pad = padding_mask(torch.tensor([9, 3]), 9).to(device)
     out = ours(y, memory, tgt_padding_mask=tgt_pad, memory_padding_mask=mem_pad, is_causal=True)
-    ref = theirs(y, memory, tgt_mask=causal_mask(6), tgt_key_padding_mask=tgt_pad,
+    ref = theirs(y, memory, tgt_mask=causal_mask(6, device=device), tgt_key_padding_mask=tgt_pad,
                  memory_key_padding_mask=mem_pad)
     torch.testing.assert_close(out, ref, **TOL)
 
