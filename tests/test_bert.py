@@ -336,3 +336,31 @@ def test_classifier_predict_proba(minilm):
     torch.testing.assert_close(p.sum(-1), torch.ones(3))
     multi = BertClassifier(minilm, n_labels=2, multilabel=True).predict_proba(["un"])
     assert ((multi > 0) & (multi < 1)).all()
+
+
+def test_pretraining_loss_on_chosen_positions_equals_the_full_loss():
+    model = BertForPreTraining(TINY).eval()
+    ids, mask, seg = _inputs()
+    labels = torch.full_like(ids, -100)
+    labels[0, 2], labels[2, 6] = 5, 17
+    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": seg, "mlm_labels": labels,
+             "is_next": torch.tensor([True, False, True, True])}
+    mlm_logits, nsp_logits = model(ids, mask, seg)
+    torch.testing.assert_close(pretraining_loss(model, batch),
+                               mlm_loss(mlm_logits, labels) + nsp_loss(nsp_logits, batch["is_next"]), **TOL)
+
+
+def test_word_vectors_average_the_pieces_of_the_word(minilm):
+    from neuraltext.bert_finetune import word_vectors
+
+    sentence = "The unbelievably small mole."
+    enc = minilm.tokenizer(sentence, return_tensors="pt")
+    pieces = minilm.tokenizer.convert_ids_to_tokens(enc["input_ids"][0])
+    with torch.no_grad():
+        h = minilm(enc["input_ids"], enc["attention_mask"]).last_hidden_state[0]
+    span = [i for i, p in enumerate(pieces) if p in ("un", "##bel", "##ie", "##va", "##bly", "unbelievably")]
+    assert span, pieces
+    torch.testing.assert_close(word_vectors(minilm, [sentence], "unbelievably")[0], h[span].mean(0))
+    torch.testing.assert_close(word_vectors(minilm, [sentence], "MOLE")[0], h[pieces.index("mole")])
+    with pytest.raises(ValueError, match="does not occur"):
+        word_vectors(minilm, [sentence], "cat")

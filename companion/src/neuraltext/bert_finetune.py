@@ -26,7 +26,7 @@ from torch import nn
 
 from neuraltext.bert import BertModel
 
-__all__ = ["POOLINGS", "pool", "encode", "BertClassifier", "classifier_loss", "tokenize_batch"]
+__all__ = ["POOLINGS", "pool", "encode", "word_vectors", "BertClassifier", "classifier_loss", "tokenize_batch"]
 
 POOLINGS = ("cls", "mean")
 
@@ -160,3 +160,32 @@ def classifier_loss(model: BertClassifier, batch: dict[str, torch.Tensor]) -> to
     if model.multilabel:
         return F.binary_cross_entropy_with_logits(z, batch["labels"].to(z.dtype))
     return F.cross_entropy(z, batch["labels"])
+
+
+@torch.no_grad()
+def word_vectors(model: BertModel, sentences: Sequence[str], word: str, tokenizer: Any = None,
+                 layer: int = -1) -> torch.Tensor:
+    """Contextual vector of ``word`` in each sentence ``(len(sentences), H)``: the mean of the
+    hidden states (of ``layer``, default the last) of the sub-word pieces that cover its first
+    occurrence. The same word gets a different vector in every sentence; a static (word2vec) vector
+    would be the same row each time."""
+    import re
+
+    tokenizer = tokenizer if tokenizer is not None else model.tokenizer
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    for s in sentences:
+        found = re.search(rf"(?<!\w){re.escape(word)}(?!\w)", s, flags=re.IGNORECASE)
+        if found is None:
+            raise ValueError(f"word {word!r} does not occur in the sentence {s!r}")
+        enc = tokenizer(s, return_offsets_mapping=True, return_tensors="pt")
+        offsets = enc.pop("offset_mapping")[0]  # (T, 2) character span of every piece
+        pieces = (offsets[:, 0] < found.end()) & (offsets[:, 1] > found.start()) & (offsets[:, 1] > offsets[:, 0])
+        batch = {k: v.to(device) for k, v in enc.items()}
+        states = model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"),
+                       output_hidden_states=True).hidden_states
+        out.append(states[layer][0, pieces.to(device)].mean(0).float().cpu())  # (H,)
+    model.train(was_training)
+    return torch.stack(out)

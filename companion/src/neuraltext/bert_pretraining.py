@@ -149,9 +149,15 @@ def pretraining_batches(pairs: Sequence[NspPair], vocab, batch_size: int = 32, m
 
 
 def pretraining_loss(model: BertForPreTraining, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """L = L_MLM + L_NSP on one batch of :func:`pretraining_batches` (the loss for ``neuraltext.train``)."""
-    mlm_logits, nsp_logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
-    return mlm_loss(mlm_logits, batch["mlm_labels"]) + nsp_loss(nsp_logits, batch["is_next"])
+    """L = L_MLM + L_NSP on one batch of :func:`pretraining_batches` (the loss for ``neuraltext.train``).
+
+    The MLM head runs on the chosen positions only (as BERT's own code gathers them): the same loss
+    as ``mlm_loss(model(...)[0], labels)`` without computing V logits at the other 85% of positions."""
+    out = model.bert(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+    labels = batch["mlm_labels"]
+    chosen = labels != IGNORE_INDEX  # (B, T)
+    mlm_logits = model.mlm(out.last_hidden_state[chosen])  # (M, V): M chosen positions
+    return mlm_loss(mlm_logits, labels[chosen]) + nsp_loss(model.nsp(out.pooler_output), batch["is_next"])
 
 
 @torch.no_grad()
