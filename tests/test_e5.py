@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import struct
 
 import pytest
@@ -131,7 +132,6 @@ def engine():
 def hf(folder):
     from transformers import AutoModel, AutoTokenizer
 
-    torch.set_num_threads(1)
     return AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder).eval()
 
 
@@ -150,6 +150,10 @@ def test_converted_folder_is_a_standard_bert_checkpoint(folder):
     assert word.dtype == torch.float32 and word.shape == (250037, 384)
     # every row of a Q4_0 block is a multiple of its scale: at most 16 distinct values per 32
     assert len(torch.unique(word[8, :32])) <= 16
+    # converted once: resolving again reuses the folder as it is
+    made = os.stat(f"{folder}/model.safetensors").st_mtime_ns
+    assert resolve("multilingual-e5-small").path == folder
+    assert os.stat(f"{folder}/model.safetensors").st_mtime_ns == made
 
 
 @pytest.mark.pretrained

