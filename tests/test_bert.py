@@ -354,6 +354,7 @@ def test_word_vectors_average_the_pieces_of_the_word(minilm):
     from neuraltext.bert_finetune import word_vectors
 
     sentence = "The unbelievably small mole."
+    minilm.eval()  # a classifier built on the shared fixture may have left it in training mode
     enc = minilm.tokenizer(sentence, return_tensors="pt")
     pieces = minilm.tokenizer.convert_ids_to_tokens(enc["input_ids"][0])
     with torch.no_grad():

@@ -325,10 +325,11 @@ def _normalise_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def load_state_dict_from_hf(model: BertModel | BertForPreTraining, state: dict[str, torch.Tensor],
-                            source: str = "checkpoint") -> None:
+                            source: str = "checkpoint", assign: bool = False) -> None:
     """Copy a transformers BERT state dict into ``model`` after checking every key and shape; on any
     problem raise one :class:`CheckpointError` listing all of them, with ``model`` untouched.
-    Loading into a :class:`BertModel` ignores the pre-training heads (``cls.*``), as transformers does."""
+    Loading into a :class:`BertModel` ignores the pre-training heads (``cls.*``), as transformers does.
+    ``assign=True`` makes the checkpoint's tensors the parameters (for a model built on the meta device)."""
     state = _normalise_keys(state)
     heads = isinstance(model, BertForPreTraining)
     ours = {k: v for k, v in model.state_dict().items() if k != "mlm.decoder.weight"}  # tied to the embedding
@@ -347,7 +348,7 @@ def load_state_dict_from_hf(model: BertModel | BertForPreTraining, state: dict[s
     new = {k: state[hf].to(ours[k].dtype) for hf, k in wanted.items()}
     if heads:
         new["mlm.decoder.weight"] = new["bert.embeddings.token.weight"]
-    model.load_state_dict(new, strict=True)
+    model.load_state_dict(new, strict=True, assign=assign)
 
 
 def _read_config(folder: Path) -> BertConfig:
@@ -406,9 +407,10 @@ def from_pretrained(name_or_path: str = "all-minilm-l6-v2", device: str | torch.
 
         folder = Path(snapshot_download(resolved.path, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"]))
     cfg = _read_config(folder)
-    model = BertForPreTraining(cfg) if heads else BertModel(cfg)
+    with torch.device("meta"):  # shapes only: no time spent drawing random weights that are replaced
+        model = BertForPreTraining(cfg) if heads else BertModel(cfg)
     state, source = _read_weights(folder)
-    load_state_dict_from_hf(model, state, source)
+    load_state_dict_from_hf(model, state, source, assign=True)
     bert = model.bert if heads else model
     if tokenizer:
         from transformers import AutoTokenizer
