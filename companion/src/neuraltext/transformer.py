@@ -12,7 +12,12 @@ Sinusoidal positional encoding, exactly as the course gives it:
 The encoder and decoder blocks take one :class:`TransformerConfig`; the BERT (encoder-only) and GPT
 (decoder-only, i.e. :class:`EncoderBlock` with a causal mask) chapters build on them. Shapes: ``B``
 batch, ``S`` source length, ``T`` target length, ``d`` = ``d_model``, ``V`` vocabulary size.
-Masks follow ``torch.nn.Transformer``: ``*_padding_mask`` ``(B, length)`` is True at padding.
+Masks follow ``torch.nn.Transformer``: ``*_padding_mask`` ``(B, length)`` is True at padding. A
+source that is nothing but padding leaves its queries no key to attend to: attention gives zeros
+there (:mod:`neuraltext.attention`), so the model's outputs stay finite.
+
+The range of token ids is checked only for tensors on the CPU: on a GPU that check would make the
+host wait for the device at every forward pass (an out-of-range id then fails in the embedding).
 """
 
 from __future__ import annotations
