@@ -193,3 +193,41 @@ def test_load_tokenizer_names_the_file_on_bad_json(content, message, tmp_path):
         Vocab.load(path)
     with pytest.raises(FileNotFoundError, match="no tokenizer file at .*missing"):
         load_tokenizer(tmp_path / "missing.json")
+
+
+# ---------------------------------------------------------------------------- one Vocab for every chapter
+def test_one_vocab_and_one_set_of_special_ids_in_every_chapter():
+    """Chapter 1's words, chapter 2-3's counts and chapter 5-6's characters share the class and the
+    special tokens with their ids (before: the date task had <bos>/<eos> with other ids)."""
+    from neuraltext.counts import build_vocabulary
+    from neuraltext.data import CharVocab, source_vocab, target_vocab
+    from neuraltext.word2vec import build_vocab
+
+    words = WordTokenizer().fit(["le chat dort", "le chien dort"]).vocab
+    for v in (words, source_vocab(), target_vocab(), CharVocab("abc")):
+        assert type(v) is Vocab
+        assert v.itos[:5] == list(SPECIAL_TOKENS)
+        assert (v.pad_id, v.unk_id, v.bos_id, v.eos_id, v.mask_id) == (0, 1, 2, 3, 4)
+    sentences = [["le", "chat", "dort"], ["le", "chien", "dort"], ["un", "chat"]]
+    ref = Vocab.build(sentences, specials=(), unk=None)
+    for itos, counts in (build_vocabulary(sentences), build_vocab(sentences, min_count=1)):
+        assert itos == ref.itos == ["chat", "dort", "le", "chien", "un"]
+        assert counts.tolist() == [ref.counts[w] for w in ref.itos] == [2, 2, 2, 1, 1]
+
+
+def test_character_vocab_encodes_strings_and_decodes_to_strings(tmp_path):
+    v = Vocab.from_characters("0123456789-")
+    assert len(v) == 5 + 11 and v.characters
+    ids = v.encode("2017-02", bos=True, eos=True)
+    assert ids[0] == v.bos_id and ids[-1] == v.eos_id and ids[1:-1] == [v[c] for c in "2017-02"]
+    assert v.decode(ids + [v.pad_id, v["9"]]) == "2017-02"  # stops at </s>, skips <s> and <pad>
+    assert v.encode("2x") == [v["2"], v.unk_id] and v.decode(v.encode("2x")) == "2<unk>"
+    batch, lengths = v.batch(["12", "3"], eos=True)
+    assert batch.tolist() == [[v["1"], v["2"], v.eos_id], [v["3"], v.eos_id, v.pad_id]]
+    assert lengths.tolist() == [3, 2]
+    back = Vocab.load(v.save(tmp_path / "chars.json"))
+    assert back == v and back.decode(ids) == "2017-02"
+    with pytest.raises(ValueError, match="single characters, got 'ab'"):
+        Vocab(["ab"], characters=True)
+    with pytest.raises(TypeError, match="not a string"):
+        Vocab(["a"]).encode("a")  # a word vocabulary still refuses raw text

@@ -52,36 +52,35 @@ def build_vocabulary(sentences: Sequence[Sequence[str]], min_count: int = 1,
                      max_vocab: int | None = None) -> tuple[list[str], np.ndarray]:
     """Words seen at least ``min_count`` times, most frequent first (ties alphabetical), and their counts.
 
-    :func:`cooccurrence_matrix` accepts any word list: the course's toy example, for instance,
-    orders its vocabulary by first appearance.
+    The course's one :class:`~neuraltext.tokenize.Vocab` (built without special tokens: a
+    co-occurrence matrix has a row per word, none for ``<pad>``). :func:`cooccurrence_matrix` accepts
+    any word list: the course's toy example, for instance, orders its vocabulary by first appearance.
     """
+    from neuraltext.tokenize.vocab import Vocab
+
     if min_count < 1:
         raise ValueError(f"min_count must be >= 1, got {min_count}")
-    counts: Counter[str] = Counter()
-    n = 0
+    sentences = list(sentences)
     for s in sentences:
         if isinstance(s, str):
             raise TypeError("sentences must be lists of tokens, e.g. [text.split() for text in texts]")
-        counts.update(s)
-        n += 1
-    if n == 0 or not counts:
+    counts = Counter(w for s in sentences for w in s)
+    if not counts:
         raise ValueError("empty corpus: no sentences with tokens to count")
     _check_token_types(counts)
-    kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
-    if max_vocab is not None:
-        kept = kept[:max_vocab]
-    if not kept:
+    vocab = Vocab.build(sentences, min_freq=min_count, max_size=max_vocab, specials=(), unk=None)
+    if not len(vocab):
         raise ValueError(f"no word occurs at least min_count={min_count} times "
                          f"(the most frequent: {counts.most_common(1)[0]})")
-    return kept, np.array([counts[w] for w in kept], dtype=np.int64)
+    return vocab.itos, np.array([vocab.counts[w] for w in vocab.itos], dtype=np.int64)
 
 
 def _check_token_types(counts: Counter) -> None:
-    """Tokens are strings (words) or integers (token ids); anything else is a mistake, typically a
-    float array passed as sentences, whose numbers would silently be counted as words."""
+    """Tokens are strings; anything else is a mistake, typically a float array passed as sentences,
+    whose numbers would silently be counted as words."""
     for tok in counts:
-        if not isinstance(tok, (str, int, np.integer)) or isinstance(tok, (bool, np.bool_)):
-            raise TypeError(f"sentences must be lists of tokens (strings, or integer token ids); found the "
+        if not isinstance(tok, str):
+            raise TypeError(f"sentences must be lists of tokens (strings); found the "
                             f"token {tok} of type {type(tok).__name__}. A float array is not a corpus: "
                             "pass e.g. [text.split() for text in texts]")
 
