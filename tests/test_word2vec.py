@@ -14,8 +14,6 @@ import torch
 from neuraltext.data import synthetic_corpus
 from neuraltext.word2vec import (
     Word2Vec,
-    _cbow_step,
-    _sgns_step,
     alias_table,
     build_vocab,
     keep_probability,
@@ -26,6 +24,7 @@ from neuraltext.word2vec import (
     sgns_loss,
     skipgram_pairs,
 )
+from neuraltext.word2vec_fast import _cbow_step, _sgns_step
 
 
 # ----------------------------------------------------------------------------------- the gradient
@@ -63,23 +62,27 @@ def test_hand_gradient_equals_finite_differences():
             assert (up - down) / (2 * eps) == pytest.approx(grad[idx].item(), abs=1e-7)
 
 
-def test_batched_update_is_one_sgd_step_when_rows_do_not_repeat():
+def test_batched_update_is_one_sgd_step_when_rows_do_not_repeat(device):
     """The fast path (closed form + index_add_) moves W_in and W_out exactly like an SGD step on the
-    autograd gradient of the loss, when no word occurs twice in the batch."""
+    autograd gradient of the loss, when no word occurs twice in the batch, on every device; the
+    returned loss (a device tensor, no host sync) is the loss's value."""
     V, D, B, k, lr = 40, 6, 4, 3, 0.1
     g = torch.Generator().manual_seed(0)
     W_in, W_out = torch.randn(V, D, generator=g), torch.randn(V, D, generator=g)
     perm = torch.randperm(V, generator=g)
     centres, contexts, neg = perm[:B], perm[B:2 * B], perm[2 * B:2 * B + B * k]
     A_in, A_out = W_in.clone().requires_grad_(), W_out.clone().requires_grad_()
-    sgns_loss(A_in[centres], A_out[contexts], A_out[neg].view(B, k, D)).backward()
-    loss = _sgns_step(W_in, W_out, centres, contexts, neg, lr)
-    torch.testing.assert_close(W_in, (A_in - lr * A_in.grad).detach(), rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(W_out, (A_out - lr * A_out.grad).detach(), rtol=1e-5, atol=1e-6)
-    assert loss > 0
+    ref_loss = sgns_loss(A_in[centres], A_out[contexts], A_out[neg].view(B, k, D))
+    ref_loss.backward()
+    W_in, W_out = W_in.to(device), W_out.to(device)
+    loss = _sgns_step(W_in, W_out, centres.to(device), contexts.to(device), neg.to(device), lr)
+    assert isinstance(loss, torch.Tensor) and loss.device.type == device.type
+    torch.testing.assert_close(loss.cpu(), ref_loss.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(W_in.cpu(), (A_in - lr * A_in.grad).detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(W_out.cpu(), (A_out - lr * A_out.grad).detach(), rtol=1e-5, atol=1e-6)
 
 
-def test_batched_cbow_update_is_one_sgd_step_when_rows_do_not_repeat():
+def test_batched_cbow_update_is_one_sgd_step_when_rows_do_not_repeat(device):
     """CBOW: h is the mean of the context vectors; the fast path equals autograd's SGD step."""
     V, D, k, lr = 60, 5, 2, 0.1
     n_ctx = [2, 4, 3]                                   # context sizes of the three examples
@@ -94,10 +97,23 @@ def test_batched_cbow_update_is_one_sgd_step_when_rows_do_not_repeat():
     offsets = np.concatenate([[0], np.cumsum(n_ctx)])
     A_in, A_out = W_in.clone().requires_grad_(), W_out.clone().requires_grad_()
     h = torch.stack([A_in[contexts[slots == b]].mean(0) for b in range(B)])
-    sgns_loss(h, A_out[targets], A_out[neg].view(B, k, D)).backward()
-    _cbow_step(W_in, W_out, (targets, slots, contexts, offsets), 0, B, neg, lr)
-    torch.testing.assert_close(W_in, (A_in - lr * A_in.grad).detach(), rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(W_out, (A_out - lr * A_out.grad).detach(), rtol=1e-5, atol=1e-6)
+    ref_loss = sgns_loss(h, A_out[targets], A_out[neg].view(B, k, D))
+    ref_loss.backward()
+    W_in, W_out = W_in.to(device), W_out.to(device)
+    examples = (targets.to(device), slots.to(device), contexts.to(device), offsets)
+    loss = _cbow_step(W_in, W_out, examples, 0, B, neg.to(device), lr)
+    torch.testing.assert_close(loss.cpu(), ref_loss.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(W_in.cpu(), (A_in - lr * A_in.grad).detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(W_out.cpu(), (A_out - lr * A_out.grad).detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_repeated_rows_are_scaled_by_the_square_root_of_their_count(device):
+    """A word met n times in a batch gets its n updates summed and divided by sqrt(n)."""
+    from neuraltext.word2vec_fast import _repeat_scale
+
+    rows = torch.tensor([3, 1, 3, 3, 0, 1], device=device)
+    expected = torch.tensor([3, 2, 3, 3, 1, 2], dtype=torch.float32).sqrt()
+    torch.testing.assert_close(_repeat_scale(rows, 5).cpu(), expected)
 
 
 # ----------------------------------------------------------------- noise distribution, sampling
@@ -211,11 +227,14 @@ def test_unshuffled_examples_come_in_sentence_order():
     window = 2
     expected = [(ids[i], ids[j]) for i in range(len(ids)) for j in range(len(ids))
                 if i != j and abs(i - j) <= window and sentence_ids[i] == sentence_ids[j]]
-    ordered = Word2Vec(shuffle=False, window=window, dynamic_window=False)._examples(
-        ids, sentence_ids, np.random.default_rng(0), torch.device("cpu"))
+    from neuraltext.word2vec import Word2VecConfig
+    from neuraltext.word2vec_fast import make_examples
+
+    ordered = make_examples(ids, sentence_ids, Word2VecConfig(shuffle=False, window=window, dynamic_window=False),
+                            np.random.default_rng(0), torch.device("cpu"))
     assert list(zip(ordered[0].tolist(), ordered[1].tolist())) == expected
-    shuffled = Word2Vec(window=window, dynamic_window=False)._examples(
-        ids, sentence_ids, np.random.default_rng(0), torch.device("cpu"))
+    shuffled = make_examples(ids, sentence_ids, Word2VecConfig(window=window, dynamic_window=False),
+                             np.random.default_rng(0), torch.device("cpu"))
     assert sorted(zip(shuffled[0].tolist(), shuffled[1].tolist())) == sorted(expected)
 
 
