@@ -33,7 +33,7 @@ from neuraltext.attention import BACKENDS, MultiHeadAttention, causal_mask, chec
 
 # the package's one ``translate`` (strings in, strings out, for the recurrent model and this one):
 # defined beside the recurrent model, which has the more options (beam search, attention weights)
-from neuraltext.seq2seq import translate  # noqa: E402, F401
+from neuraltext.seq2seq_train import translate  # noqa: E402, F401
 
 __all__ = [
     "TransformerConfig",
