@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuraltext.data import synthetic_corpus
-from neuraltext.tokenize import SPECIAL_TOKENS, UNK, BPETokenizer, load_tokenizer, pretokenize
+from neuraltext.tokenize import SPECIAL_TOKENS, UNK, BPETokenizer, read_tokenizer, pretokenize
 from neuraltext.tokenize.bpe import byte_token, train_hf_bpe
 
 FRENCH = [
@@ -125,7 +125,7 @@ def test_save_load(bpe, tmp_path):
     assert back.merges_ == bpe.merges_ and back.vocab == bpe.vocab
     for t in FRENCH:
         assert back.encode(t) == bpe.encode(t)
-    assert type(load_tokenizer(path)) is BPETokenizer
+    assert type(read_tokenizer(path)) is BPETokenizer
     data = json.loads(path.read_text(encoding="utf-8"))
     data["merges"].append(["zz", "qq"])
     (tmp_path / "broken.json").write_text(json.dumps(data), encoding="utf-8")

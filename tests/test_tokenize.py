@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuraltext.tokenize import (BOS, EOS, MASK, PAD, SPECIAL_TOKENS, UNK, CharTokenizer, Vocab,
-                                 WordTokenizer, load_tokenizer)
+                                 WordTokenizer, read_tokenizer)
 
 
 # ---------------------------------------------------------------------------- Vocab
@@ -160,14 +160,14 @@ def test_tokenizer_save_load(cls, tmp_path):
     back = cls.load(path)
     assert back.vocab == tok.vocab
     assert back.encode(texts[1]) == tok.encode(texts[1])
-    assert type(load_tokenizer(path)) is cls
+    assert type(read_tokenizer(path)) is cls
     other = CharTokenizer if cls is WordTokenizer else WordTokenizer
     with pytest.raises(ValueError, match=f"not a {other.__name__}"):
         other.load(path)
 
 
 # ---------------------------------------------------------------------------- bad files, clearly
-@pytest.mark.parametrize("reader", [Vocab.load, load_tokenizer, WordTokenizer.load])
+@pytest.mark.parametrize("reader", [Vocab.load, read_tokenizer, WordTokenizer.load])
 def test_a_file_that_is_not_utf8_names_the_file_and_line(reader, tmp_path):
     """Before: a bare UnicodeDecodeError with a byte offset and no file name."""
     from neuraltext.data import TextFileError
@@ -183,16 +183,16 @@ def test_a_file_that_is_not_utf8_names_the_file_and_line(reader, tmp_path):
     ("[1, 2]", r"bad\.json: expected a JSON object .* got a JSON list"),
     ('"text"', r"bad\.json: expected a JSON object .* got a JSON str"),
 ])
-def test_load_tokenizer_names_the_file_on_bad_json(content, message, tmp_path):
+def test_read_tokenizer_names_the_file_on_bad_json(content, message, tmp_path):
     """Before: a JSONDecodeError without the path, and AttributeError ('list' has no 'get')."""
     path = tmp_path / "bad.json"
     path.write_text(content, encoding="utf-8")
     with pytest.raises(ValueError, match=message):
-        load_tokenizer(path)
+        read_tokenizer(path)
     with pytest.raises(ValueError, match=message):
         Vocab.load(path)
     with pytest.raises(FileNotFoundError, match="no tokenizer file at .*missing"):
-        load_tokenizer(tmp_path / "missing.json")
+        read_tokenizer(tmp_path / "missing.json")
 
 
 # ---------------------------------------------------------------------------- one Vocab for every chapter

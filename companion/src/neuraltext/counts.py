@@ -35,6 +35,7 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
@@ -249,45 +250,70 @@ def truncated_svd(X, k: int, method: str = "torch", n_oversamples: int = 200, n_
         U, s, Vt = np.linalg.svd(dense, full_matrices=False)
         U, s, Vt = U[:, :k], s[:k], Vt[:k]
     elif method == "scipy":
-        from scipy.sparse.linalg import svds
-
-        rng = np.random.default_rng(seed)
-        U, s, Vt = svds(sp.csr_matrix(X), k=k, v0=rng.standard_normal(min(n_rows, n_cols)))
-        order = np.argsort(s)[::-1]
-        U, s, Vt = U[:, order], s[order], Vt[order]
+        U, s, Vt = _scipy_svd(X, k, seed)
     elif method == "sklearn":
-        from sklearn.decomposition import TruncatedSVD
-
-        svd = TruncatedSVD(n_components=k, algorithm="randomized", n_iter=n_iter,
-                           # at least one extra vector (TruncatedSVD's minimum), even when k = min(X.shape)
-                           n_oversamples=max(1, min(n_oversamples, min(n_rows, n_cols) - k)),
-                           random_state=seed)
-        US = svd.fit_transform(X)
-        s, Vt = svd.singular_values_, svd.components_
-        U = US / s
+        U, s, Vt = _sklearn_svd(X, k, n_oversamples, n_iter, seed)
     else:
         device = torch.device(device) if device is not None else torch.device("cpu")
-        q = min(k + n_oversamples, n_rows, n_cols)
-        if sp.issparse(X):
-            X = sp.csr_matrix(X)
-            A = _to_torch_csr(X, device, dtype)
-        else:
-            A = torch.as_tensor(np.asarray(X), dtype=dtype, device=device)
-        threads = torch.get_num_threads()
-        if cpu_threads is not None and device.type == "cpu":
-            torch.set_num_threads(cpu_threads)
-        try:
-            U_t, s_t, V_t = _torch_svd(X, A, method, q, n_iter, seed, device, dtype)
-        finally:
-            torch.set_num_threads(threads)
-        U, s, Vt = (U_t[:, :k].cpu().double().numpy(), s_t[:k].cpu().double().numpy(),
-                    V_t[:, :k].T.cpu().double().numpy())
+        with _cpu_threads(cpu_threads if device.type == "cpu" else None):
+            U, s, Vt = _torch_svd(X, k, method, min(k + n_oversamples, n_rows, n_cols), n_iter, seed,
+                                  device, dtype)
     U, Vt = svd_flip(np.ascontiguousarray(U), np.ascontiguousarray(Vt))
     return U, s, Vt
 
 
-def _torch_svd(X, A: torch.Tensor, method: str, q: int, n_iter: int, seed: int, device, dtype):
-    """The two torch methods of :func:`truncated_svd` on the torch matrix ``A`` (made from ``X``)."""
+def _scipy_svd(X, k: int, seed: int):
+    """ARPACK (``scipy.sparse.linalg.svds``), values sorted in decreasing order."""
+    from scipy.sparse.linalg import svds
+
+    rng = np.random.default_rng(seed)
+    U, s, Vt = svds(sp.csr_matrix(X), k=k, v0=rng.standard_normal(min(X.shape)))
+    order = np.argsort(s)[::-1]
+    return U[:, order], s[order], Vt[order]
+
+
+def _sklearn_svd(X, k: int, n_oversamples: int, n_iter: int, seed: int):
+    """scikit-learn's randomised ``TruncatedSVD``."""
+    from sklearn.decomposition import TruncatedSVD
+
+    # at least one extra vector (TruncatedSVD's minimum), even when k = min(X.shape)
+    svd = TruncatedSVD(n_components=k, algorithm="randomized", n_iter=n_iter,
+                       n_oversamples=max(1, min(n_oversamples, min(X.shape) - k)), random_state=seed)
+    US = svd.fit_transform(X)
+    return US / svd.singular_values_, svd.singular_values_, svd.components_
+
+
+@contextmanager
+def _cpu_threads(n: int | None):
+    """``n`` CPU threads for the block (``None``: unchanged), restored after: ``threadpoolctl`` for
+    the OpenMP/BLAS pools, and torch's own intra-op setting."""
+    if n is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=n):
+        before = torch.get_num_threads()
+        torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+
+def _torch_svd(X, k: int, method: str, q: int, n_iter: int, seed: int, device, dtype):
+    """The two torch methods of :func:`truncated_svd`, ``q`` random vectors; NumPy ``U, s, Vt``."""
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)
+        A = _to_torch_csr(X, device, dtype)
+    else:
+        A = torch.as_tensor(np.asarray(X), dtype=dtype, device=device)
+    U, s, V = _torch_factor(X, A, method, q, n_iter, seed, device, dtype)
+    return (U[:, :k].cpu().double().numpy(), s[:k].cpu().double().numpy(), V[:, :k].T.cpu().double().numpy())
+
+
+def _torch_factor(X, A: torch.Tensor, method: str, q: int, n_iter: int, seed: int, device, dtype):
+    """The two torch methods on the torch matrix ``A`` (made from ``X``)."""
     if method == "torch":
         At = _to_torch_csr(X.T.tocsr(), device, dtype) if sp.issparse(X) else A.mT.contiguous()
         gen = torch.Generator(device=device).manual_seed(seed)

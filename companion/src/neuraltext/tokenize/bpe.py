@@ -88,7 +88,11 @@ class BPETokenizer:
 
     # ------------------------------------------------------------------ training
     def train(self, texts: Iterable[str]) -> "BPETokenizer":
-        """Learn the alphabet and the merges from an iterable of texts; returns ``self``."""
+        """Learn the alphabet and the merges from an iterable of texts; returns ``self``.
+
+        Count the pre-tokenized chunks, start from their characters, then repeatedly merge the most
+        frequent adjacent pair (ties: the smallest pair of ids) until ``vocab_size`` symbols exist or
+        no pair occurs ``min_frequency`` times."""
         if isinstance(texts, str):
             raise TypeError("train expects an iterable of texts (e.g. a list of lines), not one string")
         if self.min_frequency < 1:
@@ -98,8 +102,18 @@ class BPETokenizer:
             chunk_counts.update(pretokenize(text))
         if not chunk_counts:
             raise ValueError("cannot train BPE on an empty corpus (no characters in the texts)")
+        itos, stoi, alphabet = self._initial_symbols(chunk_counts)
+        merges, merge_counts = self._learn_merges(chunk_counts, itos, stoi)
+        self.alphabet_ = alphabet
+        self.merges_ = merges
+        self.merge_counts_ = merge_counts
+        self.vocab_ = Vocab(itos[len(self.specials):], specials=self.specials,
+                            unk=UNK if UNK in self.specials else None)
+        self._prepare()
+        return self
 
-        # ids: specials, byte tokens, then the alphabet sorted by code point
+    def _initial_symbols(self, chunk_counts: Counter[str]) -> tuple[list[str], dict[str, int], list[str]]:
+        """Ids before any merge: specials, byte tokens, then the alphabet sorted by code point."""
         itos = list(self.specials) + (_BYTE_TOKENS if self.byte_fallback else [])
         alphabet = sorted({c for chunk in chunk_counts for c in chunk})
         if len(itos) + len(alphabet) > self.vocab_size:
@@ -112,8 +126,11 @@ class BPETokenizer:
             if c not in stoi:
                 stoi[c] = len(itos)
                 itos.append(c)
+        return itos, stoi, alphabet
 
-        # each distinct chunk as a list of ids, with its count n_w
+    def _learn_merges(self, chunk_counts: Counter[str], itos: list[str], stoi: dict[str, int]):
+        """The merge loop; grows ``itos``/``stoi`` in place, returns (merges, their counts)."""
+        # each distinct chunk as a list of ids, with its count n_w; every pair's count and chunks
         words = [[stoi[c] for c in chunk] for chunk in chunk_counts]
         counts = list(chunk_counts.values())
         pair_counts: defaultdict[tuple[int, int], int] = defaultdict(int)
@@ -125,7 +142,6 @@ class BPETokenizer:
         # max-heap on count, ties to the smallest pair of ids (entries may be stale: see below)
         heap = [(-c, pair) for pair, c in pair_counts.items()]
         heapq.heapify(heap)
-
         merges: list[tuple[str, str]] = []
         merge_counts: list[int] = []
         while len(itos) < self.vocab_size and heap:
@@ -145,33 +161,10 @@ class BPETokenizer:
                 itos.append(new)
             merges.append((itos[a], itos[b]))
             merge_counts.append(count)
-            touched: set[tuple[int, int]] = set()
-            for w in where.pop(pair):
-                old = words[w]
-                merged = _merge(old, a, b, new_id)
-                if len(merged) == len(old):
-                    continue
-                n = counts[w]
-                for p in zip(old, old[1:]):
-                    pair_counts[p] -= n
-                for p in zip(merged, merged[1:]):
-                    pair_counts[p] += n
-                    if new_id in p:
-                        where[p].add(w)
-                        touched.add(p)
-                words[w] = merged
-            pair_counts.pop(pair, None)
-            for p in touched:  # new pairs enter the queue with their full count
-                if pair_counts[p] > 0:
+            for p in _apply_merge(words, counts, pair_counts, where, pair, new_id):
+                if pair_counts[p] > 0:  # new pairs enter the queue with their full count
                     heapq.heappush(heap, (-pair_counts[p], p))
-
-        self.alphabet_ = alphabet
-        self.merges_ = merges
-        self.merge_counts_ = merge_counts
-        self.vocab_ = Vocab(itos[len(self.specials):], specials=self.specials,
-                            unk=UNK if UNK in self.specials else None)
-        self._prepare()
-        return self
+        return merges, merge_counts
 
     fit = train
 
@@ -303,6 +296,29 @@ class BPETokenizer:
             return f"BPETokenizer(vocab_size={self.vocab_size}, not trained)"
         return (f"BPETokenizer({len(self.vocab_)} tokens: {len(self.alphabet_)} characters, "
                 f"{len(self.merges_)} merges)")
+
+
+def _apply_merge(words: list[list[int]], counts: list[int], pair_counts: dict, where: dict,
+                 pair: tuple[int, int], new_id: int) -> set[tuple[int, int]]:
+    """Merge ``pair`` into ``new_id`` in every chunk that has it, keeping the pair counts (weighted
+    by each chunk's count) and the pair -> chunks index up to date. Returns the new pairs made."""
+    touched: set[tuple[int, int]] = set()
+    for w in where.pop(pair):
+        old = words[w]
+        merged = _merge(old, pair[0], pair[1], new_id)
+        if len(merged) == len(old):
+            continue
+        n = counts[w]
+        for p in zip(old, old[1:]):
+            pair_counts[p] -= n
+        for p in zip(merged, merged[1:]):
+            pair_counts[p] += n
+            if new_id in p:
+                where[p].add(w)
+                touched.add(p)
+        words[w] = merged
+    pair_counts.pop(pair, None)
+    return touched
 
 
 def _merge(ids: list[int], a: int, b: int, new_id: int) -> list[int]:

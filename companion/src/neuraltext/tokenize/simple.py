@@ -20,7 +20,7 @@ from pathlib import Path
 
 from neuraltext.tokenize.vocab import SPECIAL_TOKENS, UNK, Vocab, read_json
 
-__all__ = ["WordTokenizer", "CharTokenizer", "load_tokenizer"]
+__all__ = ["WordTokenizer", "CharTokenizer", "read_tokenizer"]
 
 
 class _VocabTokenizer:
@@ -188,8 +188,10 @@ class CharTokenizer(_VocabTokenizer):
         return "".join(tokens)
 
 
-def load_tokenizer(path: str | Path):
-    """Load any tokenizer saved by this package, whatever its type."""
+def read_tokenizer(path: str | Path):
+    """Read any tokenizer saved by this package (word, character or BPE), whatever its type, from
+    the JSON file its ``save`` wrote. (Not :func:`neuraltext.pretrained.load_tokenizer`, which loads
+    a packaged Hugging Face tokenizer by name.)"""
     from neuraltext.tokenize.bpe import BPETokenizer
 
     path = Path(path)
