@@ -49,7 +49,8 @@ def tiny_reference(n_heads: int, n_kv_heads: int, tied: bool, attn: str = "eager
         for name, p in ref.named_parameters():
             if name.endswith("norm.weight"):
                 p.uniform_(0.5, 1.5)
-    ours = load_hf_state_dict(Llama(config_from_hf(hf.to_dict())), ref.state_dict()).eval()
+    sd = {k: v.clone() for k, v in ref.state_dict().items()}  # ours must not share storage with ref
+    ours = load_hf_state_dict(Llama(config_from_hf(hf.to_dict())), sd).eval()
     return ref, ours
 
 

@@ -124,14 +124,15 @@ class RotaryEmbedding(nn.Module):
         self.register_buffer("sin", angles.sin(), persistent=False)
 
     def tables(self, position_ids: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos, sin at ``position_ids`` (B, T), each (B, 1, T, d): one lookup per forward, shared by all layers."""
+        """cos, sin at ``position_ids`` (B, T), each (B, T, 1, d): one lookup per forward, shared by all
+        layers, broadcast over the heads."""
         if position_ids.numel() and int(position_ids.max()) >= self.cos.shape[0]:
             self._build(2 * int(position_ids.max()) + 1)  # longer than max_len: grow the tables
-        return self.cos[position_ids][:, None].to(dtype), self.sin[position_ids][:, None].to(dtype)
+        return self.cos[position_ids][:, :, None].to(dtype), self.sin[position_ids][:, :, None].to(dtype)
 
     @staticmethod
     def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        """x' = x * cos + rotate_half(x) * sin, for x (B, heads, T, d)."""
+        """x' = x * cos + rotate_half(x) * sin, for x (B, T, heads, d) and cos/sin (B, T, 1, d)."""
         return x * cos + rotate_half(x) * sin
 
 
@@ -160,12 +161,14 @@ class GroupedQueryAttention(nn.Module):
         self.W_o = nn.Linear(self.h * self.d, cfg.d_model, bias=False)
 
     def forward(self, x, cos, sin, mask, past=None):
-        """x (B, T, D); cos/sin (B, 1, T, d); mask: None (plain causal), or bool (B, 1, T, S), True = may
+        """x (B, T, D); cos/sin (B, T, 1, d); mask: None (plain causal), or bool (B, 1, T, S), True = may
         attend; past: (k, v) each (B, g, S_past, d) or None. Returns (output (B, T, D), (k, v) (B, g, S, d))."""
         B, T, _ = x.shape
-        qkv = self.W_qkv(x).view(B, T, self.h + 2 * self.g, self.d).transpose(1, 2)  # (B, h+2g, T, d)
-        q, k, v = qkv.split((self.h, self.g, self.g), dim=1)  # (B, h, T, d), (B, g, T, d), (B, g, T, d)
-        q, k = RotaryEmbedding.rotate(q, cos, sin), RotaryEmbedding.rotate(k, cos, sin)
+        h, g = self.h, self.g
+        qkv = self.W_qkv(x).view(B, T, h + 2 * g, self.d)  # (B, T, h+2g, d): all heads of q, then k, then v
+        qk = RotaryEmbedding.rotate(qkv[:, :, : h + g], cos, sin)  # q and k turned in one go (B, T, h+g, d)
+        q, k = qk[:, :, :h].transpose(1, 2), qk[:, :, h:].transpose(1, 2)  # (B, h, T, d), (B, g, T, d)
+        v = qkv[:, :, h + g:].transpose(1, 2)  # (B, g, T, d)
         if past is not None:  # append the new keys/values to the cached ones
             k, v = torch.cat((past[0], k), dim=2), torch.cat((past[1], v), dim=2)  # (B, g, S, d)
         # enable_gqa: query head j reads key/value head j // (h / g), without copying k and v h/g times.
@@ -242,7 +245,7 @@ class Llama(nn.Module):
             raise ValueError(f"position_ids must have shape (B, T) = ({B}, {T}), got {tuple(position_ids.shape)}")
 
         x = self.tok_emb(input_ids)  # (B, T, D)
-        cos, sin = self.rope.tables(position_ids, x.dtype)  # (B, 1, T, d), shared by every layer
+        cos, sin = self.rope.tables(position_ids, x.dtype)  # (B, T, 1, d), shared by every layer
         mask = self._mask(attention_mask, B, T, S, x.device)
         present = []
         for block, layer_past in zip(self.blocks, past):
@@ -300,16 +303,17 @@ def config_from_hf(hf: dict) -> LlamaConfig:
     )
 
 
-def load_hf_state_dict(model: Llama, sd: dict[str, torch.Tensor]) -> Llama:
-    """Copy a transformers ``LlamaForCausalLM`` state dict into ``model`` (q/k/v and gate/up are
-    concatenated into our fused matrices). Missing or unexpected keys and shape mismatches raise one
-    error listing all of them."""
-    sd = {k: v for k, v in sd.items() if not k.endswith("rotary_emb.inv_freq")}  # old checkpoints keep it
+def load_hf_state_dict(model: Llama, sd: dict[str, torch.Tensor], dtype: torch.dtype | None = None) -> Llama:
+    """Put a transformers ``LlamaForCausalLM`` state dict into ``model`` (q/k/v and gate/up are
+    concatenated into our fused matrices). The tensors are taken over, not copied (``sd`` is emptied
+    as it goes), so loading needs about one copy of the weights in memory. Missing or unexpected keys
+    and shape mismatches raise one error listing all of them."""
+    sd.pop("model.rotary_emb.inv_freq", None)  # old checkpoints keep it
     ours: dict[str, list[str]] = {"tok_emb.weight": ["model.embed_tokens.weight"], "norm.weight": ["model.norm.weight"]}
     if not model.config.tie_embeddings:
         ours["lm_head.weight"] = ["lm_head.weight"]
-    elif "lm_head.weight" in sd:  # a tied checkpoint may still store the (equal) copy
-        sd = {k: v for k, v in sd.items() if k != "lm_head.weight"}
+    else:  # a tied checkpoint may still store the (equal) copy
+        sd.pop("lm_head.weight", None)
     for i in range(len(model.blocks)):
         p, a, m = f"model.layers.{i}.", f"model.layers.{i}.self_attn.", f"model.layers.{i}.mlp."
         ours[f"blocks.{i}.attn_norm.weight"] = [p + "input_layernorm.weight"]
@@ -318,24 +322,27 @@ def load_hf_state_dict(model: Llama, sd: dict[str, torch.Tensor]) -> Llama:
         ours[f"blocks.{i}.ffn_norm.weight"] = [p + "post_attention_layernorm.weight"]
         ours[f"blocks.{i}.ffn.W_gate_up.weight"] = [m + "gate_proj.weight", m + "up_proj.weight"]
         ours[f"blocks.{i}.ffn.W_down.weight"] = [m + "down_proj.weight"]
-    params = dict(model.named_parameters())
-    missing = [k for keys in ours.values() for k in keys if k not in sd]
+    expected = {name: p.shape for name, p in model.named_parameters()}
     used = {k for keys in ours.values() for k in keys}
+    missing = [k for keys in ours.values() for k in keys if k not in sd]
     unexpected = sorted(k for k in sd if k not in used)
-    mismatched = []
-    with torch.no_grad():
-        for name, keys in ours.items():
-            if any(k not in sd for k in keys):
-                continue
-            w = torch.cat([sd[k] for k in keys]) if len(keys) > 1 else sd[keys[0]]
-            if w.shape != params[name].shape:
-                mismatched.append(f"{'+'.join(keys)}: {tuple(w.shape)} in the checkpoint, "
-                                  f"{tuple(params[name].shape)} expected")
-            else:
-                params[name].copy_(w)
+    mismatched, new_sd = [], {}
+    for name, keys in ours.items():
+        if any(k not in sd for k in keys):
+            continue
+        parts = [sd.pop(k) for k in keys]
+        w = torch.cat(parts) if len(parts) > 1 else parts[0]
+        if w.shape != expected[name]:
+            mismatched.append(f"{'+'.join(keys)}: {tuple(w.shape)} in the checkpoint, {tuple(expected[name])} expected")
+        new_sd[name] = w.to(dtype or model.tok_emb.weight.dtype)
     if missing or unexpected or mismatched:
         raise ValueError(f"the checkpoint does not fit LlamaConfig {model.config}: missing keys {missing}, "
                          f"unexpected keys {unexpected}, shape mismatches {mismatched}")
+    if model.config.tie_embeddings:
+        new_sd["lm_head.weight"] = new_sd["tok_emb.weight"]
+    model.load_state_dict(new_sd, strict=True, assign=True)
+    if model.config.tie_embeddings:  # assign made two Parameters of one tensor: make them one again
+        model.lm_head.weight = model.tok_emb.weight
     return model
 
 
@@ -372,12 +379,9 @@ def from_pretrained(name_or_path: str = "smollm2-135m-instruct", device: Any = N
     sd: dict[str, torch.Tensor] = {}
     for f in files:
         sd.update(load_file(f))
-    with torch.device("meta"):  # no random initialisation of weights about to be overwritten
+    with torch.device("meta"):  # no memory, no random initialisation: the checkpoint's tensors are taken over
         model = Llama(cfg)
-    model = model.to_empty(device="cpu").to(dtype)
-    model.rope = RotaryEmbedding(cfg.d_head, cfg.rope_theta, cfg.max_len)  # buffers were on meta
-    load_hf_state_dict(model, sd)
-    if cfg.tie_embeddings:
-        model.lm_head.weight = model.tok_emb.weight
+    model.rope = RotaryEmbedding(cfg.d_head, cfg.rope_theta, cfg.max_len)  # the tables, for real
+    load_hf_state_dict(model, sd, dtype)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     return model.to(device or "cpu").eval(), tokenizer

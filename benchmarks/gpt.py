@@ -1,0 +1,390 @@
+"""neuraltext.llama against transformers' LlamaForCausalLM on the packaged SmolLM2-135M-Instruct.
+
+    .venv/bin/python benchmarks/gpt.py [--quick] [--threads 1,2] [--rounds 5] [--no-memory] [--no-steps]
+
+Same weights (the GGUF converted once by neuraltext.pretrained), float32, batch 1, in one process,
+the contenders alternated round-robin (the machine is shared and noisy; the starting contender
+rotates every round), at each thread count (``torch.set_num_threads``):
+
+* prefill 128 / 512: one forward over a prompt of that many tokens that builds the KV cache and
+  gives the last position's logits (what generation needs: transformers' ``generate`` asks for
+  ``logits_to_keep=1``, and so do we);
+* decode: greedy tokens/s with the KV cache, prompt of 128 tokens, 64 new tokens: ``63 / (t_64 - t_1)``
+  with ``t_n`` the time of a whole greedy generation of n tokens, so the prefill cancels out
+  (ours: ``neuraltext.generate.generate(temperature=0)``; transformers: ``generate(do_sample=False)``);
+* peak memory: each contender in its own subprocess (load the model, generate 2 tokens so that every
+  weight page is resident, then prefill 512 and decode 64): the process's peak resident set
+  (``VmHWM`` in /proc/self/status, reset by writing 5 to ``/proc/self/clear_refs`` after the
+  warm-up) minus the resident set at that moment: the memory the run itself adds (activations,
+  cache, temporaries); and that peak in all (Python, torch, the weights, the run). tracemalloc would
+  not see torch's allocations.
+
+Reported: median time per contender and the median of the per-round ratios ours / transformers
+(< 1: ours faster), against transformers' eager attention and its SDPA path. Then the step table:
+each refinement of ours undone in turn, timed against the final model in the same rounds (ratio > 1:
+the refinement helped). Results go to benchmarks/results/gpt.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+import transformers  # noqa: E402
+
+from neuraltext import pretrained  # noqa: E402
+from neuraltext.generate import generate  # noqa: E402
+from neuraltext.llama import GroupedQueryAttention, Llama, RotaryEmbedding, SwiGLU, from_pretrained  # noqa: E402
+
+NAME = "smollm2-135m-instruct"
+TEXT = ("The river rose slowly through the spring, and by May the lower fields were under water. "
+        "Farmers moved their animals to the hills, the school closed for a week, and the town's "
+        "engineers argued about whether the old dam would hold. It held, but the debate changed how "
+        "the valley thought about floods, and a new plan for the river was written that summer. ")
+RESULTS = Path(__file__).parent / "results" / "gpt.json"
+
+
+# ------------------------------------------------------------------------------ loading
+def load_models():
+    ours, tok = from_pretrained(NAME)
+    folder = pretrained._converted(pretrained.resolve(NAME)).path
+    ref = transformers.LlamaForCausalLM.from_pretrained(folder, attn_implementation="sdpa").eval()
+    return ours, tok, ref
+
+
+def prompt(tok, n: int) -> torch.Tensor:
+    ids = tok(TEXT * (1 + 4 * n // len(TEXT.split())), return_tensors="pt").input_ids[:, :n]
+    assert ids.shape[1] == n
+    return ids
+
+
+# ------------------------------------------------------------------------------ the contenders
+def ours_prefill(model, ids):
+    return model(ids, logits_to_keep=1)
+
+
+def ref_prefill(ref, impl, ids):
+    ref.set_attn_implementation(impl)
+    return ref(ids, logits_to_keep=1, use_cache=True)
+
+
+def ours_generate(model, ids, n):
+    out = generate(model, ids, max_new_tokens=n, temperature=0.0)
+    assert out.shape[1] == ids.shape[1] + n
+    return out
+
+
+def ref_generate(ref, impl, ids, n):
+    ref.set_attn_implementation(impl)
+    out = ref.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=n,
+                       min_new_tokens=n, pad_token_id=2)
+    assert out.shape[1] == ids.shape[1] + n
+    return out
+
+
+# ------------------------------------------------------------------------------ steps undone
+def _attend(self, q, k, v, mask, past, T, repeat_kv=False):
+    """The end of GroupedQueryAttention.forward, shared by the variants below."""
+    if past is not None:
+        k, v = torch.cat((past[0], k), dim=2), torch.cat((past[1], v), dim=2)
+    if repeat_kv:  # k and v copied h/g times, as transformers' eager path does
+        r = self.h // self.g
+        y = F.scaled_dot_product_attention(q, k.repeat_interleave(r, 1), v.repeat_interleave(r, 1),
+                                           attn_mask=mask, is_causal=mask is None and T > 1)
+    else:
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and T > 1,
+                                           enable_gqa=self.g != self.h)
+    B = q.shape[0]
+    return self.W_o(y.transpose(1, 2).reshape(B, T, self.h * self.d)), (k, v)
+
+
+class UnfusedAttention(GroupedQueryAttention):
+    """Step undone: W_q, W_k, W_v as three matrices (views of our fused one: no copy)."""
+
+    def forward(self, x, cos, sin, mask, past=None):
+        B, T, _ = x.shape
+        h, g, d = self.h, self.g, self.d
+        W_q, W_k, W_v = self.W_qkv.weight.split((h * d, g * d, g * d))
+        q = RotaryEmbedding.rotate(F.linear(x, W_q).view(B, T, h, d), cos, sin).transpose(1, 2)
+        k = RotaryEmbedding.rotate(F.linear(x, W_k).view(B, T, g, d), cos, sin).transpose(1, 2)
+        v = F.linear(x, W_v).view(B, T, g, d).transpose(1, 2)
+        return _attend(self, q, k, v, mask, past, T)
+
+
+class RopeAfterTransposeAttention(GroupedQueryAttention):
+    """Step undone: q and k turned separately, after the transpose to (B, heads, T, d) (a strided
+    layout that the broadcast products read slowly)."""
+
+    def forward(self, x, cos, sin, mask, past=None):
+        B, T, _ = x.shape
+        qkv = self.W_qkv(x).view(B, T, self.h + 2 * self.g, self.d).transpose(1, 2)
+        q, k, v = qkv.split((self.h, self.g, self.g), dim=1)
+        cos, sin = cos.transpose(1, 2), sin.transpose(1, 2)  # (B, 1, T, d)
+        q, k = RotaryEmbedding.rotate(q, cos, sin), RotaryEmbedding.rotate(k, cos, sin)
+        return _attend(self, q, k, v, mask, past, T)
+
+
+class RepeatKVAttention(GroupedQueryAttention):
+    """Step undone: k and v copied once per query head (``repeat_interleave``) instead of ``enable_gqa``."""
+
+    def forward(self, x, cos, sin, mask, past=None):
+        B, T, _ = x.shape
+        h, g = self.h, self.g
+        qkv = self.W_qkv(x).view(B, T, h + 2 * g, self.d)
+        qk = RotaryEmbedding.rotate(qkv[:, :, : h + g], cos, sin)
+        q, k, v = qk[:, :, :h].transpose(1, 2), qk[:, :, h:].transpose(1, 2), qkv[:, :, h + g:].transpose(1, 2)
+        return _attend(self, q, k, v, mask, past, T, repeat_kv=True)
+
+
+class UnfusedSwiGLU(SwiGLU):
+    """Step undone: W_gate and W_up as two matrices (views of our fused one)."""
+
+    def forward(self, x):
+        W_gate, W_up = self.W_gate_up.weight.chunk(2)
+        return self.W_down(F.silu(F.linear(x, W_gate)) * F.linear(x, W_up))
+
+
+class RecomputedRope(RotaryEmbedding):
+    """Step undone: cos and sin computed from the positions at every forward (as transformers does)."""
+
+    def tables(self, position_ids, dtype):
+        angles = position_ids[..., None].float() * self.inv_freq  # (B, T, d/2)
+        angles = torch.cat((angles, angles), dim=-1)
+        return angles.cos()[:, :, None].to(dtype), angles.sin()[:, :, None].to(dtype)
+
+
+def swap_class(modules, cls):
+    """Change the class of modules in place (same parameters); returns a function that undoes it."""
+    old = [(m, m.__class__) for m in modules]
+    for m in modules:
+        m.__class__ = cls
+    return lambda: [setattr(m, "__class__", c) for m, c in old]
+
+
+def steps_undone(ours: Llama):
+    """name -> (apply, which tasks it concerns). apply() changes ours in place and returns undo."""
+    attn = [b.attn for b in ours.blocks]
+    ffn = [b.ffn for b in ours.blocks]
+    return {
+        "q/k/v as three matrices": lambda: swap_class(attn, UnfusedAttention),
+        "gate/up as two matrices": lambda: swap_class(ffn, UnfusedSwiGLU),
+        "q, k turned apart, after the transpose": lambda: swap_class(attn, RopeAfterTransposeAttention),
+        "k/v repeated per head (no enable_gqa)": lambda: swap_class(attn, RepeatKVAttention),
+        "cos/sin recomputed each forward": lambda: swap_class([ours.rope], RecomputedRope),
+    }
+
+
+# ------------------------------------------------------------------------------ timing
+def timed(fn) -> float:
+    start = time.perf_counter()
+    with torch.no_grad():
+        fn()
+    return time.perf_counter() - start
+
+
+def run_threads(n_threads: int, ours, tok, ref, rounds: int, new_tokens: int, do_steps: bool) -> dict:
+    torch.set_num_threads(n_threads)
+    ids = {n: prompt(tok, n) for n in (128, 512)}
+    impls = ["ours", "eager", "sdpa"]
+    tasks = {
+        "prefill 128": {"ours": lambda: ours_prefill(ours, ids[128]),
+                        "eager": lambda: ref_prefill(ref, "eager", ids[128]),
+                        "sdpa": lambda: ref_prefill(ref, "sdpa", ids[128])},
+        "prefill 512": {"ours": lambda: ours_prefill(ours, ids[512]),
+                        "eager": lambda: ref_prefill(ref, "eager", ids[512]),
+                        "sdpa": lambda: ref_prefill(ref, "sdpa", ids[512])},
+    }
+
+    def decode(gen):  # tokens/s over new_tokens - 1 decode steps (the prefill cancels out)
+        t1 = timed(lambda: gen(1))
+        tn = timed(lambda: gen(new_tokens))
+        return (new_tokens - 1) / max(tn - t1, 1e-9)
+
+    decoders = {"ours": lambda: decode(lambda n: ours_generate(ours, ids[128], n)),
+                "eager": lambda: decode(lambda n: ref_generate(ref, "eager", ids[128], n)),
+                "sdpa": lambda: decode(lambda n: ref_generate(ref, "sdpa", ids[128], n))}
+    steps = steps_undone(ours) if do_steps else {}
+
+    # warm-up, and a check that all contenders compute the same next token
+    with torch.no_grad():
+        a = ours_prefill(ours, ids[128])[0][0, -1]
+        for impl in ("eager", "sdpa"):
+            b = ref_prefill(ref, impl, ids[128]).logits[0, -1]
+            assert (a - b).abs().max() < 1e-3, f"logits differ from transformers ({impl})"
+        for name, apply in steps.items():
+            undo = apply()
+            try:
+                c = ours_prefill(ours, ids[128])[0][0, -1]
+                assert (a - c).abs().max() < 1e-3, name
+            finally:
+                undo()
+    times = {t: {i: [] for i in impls} for t in tasks}
+    rates = {i: [] for i in impls}
+    step_times = {s: {t: [] for t in (*tasks, "decode")} for s in steps}
+    base_times = {s: {t: [] for t in (*tasks, "decode")} for s in steps}  # the final model, same moments
+    for r in range(rounds):
+        order = impls[r % 3:] + impls[: r % 3]
+        for task, fns in tasks.items():
+            for impl in order:
+                times[task][impl].append(timed(fns[impl]))
+        for impl in order:
+            rates[impl].append(decoders[impl]())
+        for name, apply in steps.items():  # each refinement undone, beside the final model
+            for task in tasks:
+                base_times[name][task].append(timed(tasks[task]["ours"]))
+                undo = apply()
+                try:
+                    step_times[name][task].append(timed(tasks[task]["ours"]))
+                finally:
+                    undo()
+            base_times[name]["decode"].append(1.0 / decoders["ours"]())
+            undo = apply()
+            try:
+                step_times[name]["decode"].append(1.0 / decoders["ours"]())
+            finally:
+                undo()
+        print(f"  [{n_threads} thread(s)] round {r + 1}/{rounds} done", file=sys.stderr, flush=True)
+
+    out = {"threads": n_threads, "rounds": rounds, "lines": {}, "steps": {}}
+    for task in tasks:
+        line = {f"{i}_median_s": statistics.median(times[task][i]) for i in impls}
+        for ref_impl in ("eager", "sdpa"):
+            line[f"ratio_vs_{ref_impl}"] = statistics.median(
+                a / b for a, b in zip(times[task]["ours"], times[task][ref_impl]))
+        out["lines"][task] = line
+    line = {f"{i}_tokens_per_s": statistics.median(rates[i]) for i in impls}
+    for ref_impl in ("eager", "sdpa"):  # time ratio (per token), ours / theirs
+        line[f"ratio_vs_{ref_impl}"] = statistics.median(b / a for a, b in zip(rates["ours"], rates[ref_impl]))
+    out["lines"][f"decode {new_tokens} tokens"] = line
+    for name in steps:
+        out["steps"][name] = {task: statistics.median(a / b for a, b in zip(step_times[name][task], base_times[name][task]))
+                              for task in (*tasks, "decode")}
+    return out
+
+
+def print_tables(res: dict) -> None:
+    print(f"\nSmolLM2-135M-Instruct, float32, batch 1, {res['threads']} thread(s), {res['rounds']} alternating "
+          f"rounds (time ratio ours / transformers: < 1 = ours faster)")
+    print(f"{'line':22s} {'ours':>10s} {'tf eager':>10s} {'tf sdpa':>10s} {'x eager':>8s} {'x sdpa':>8s}")
+    for task, line in res["lines"].items():
+        if task.startswith("prefill"):
+            vals = [f"{1e3 * line[f'{i}_median_s']:8.0f}ms" for i in ("ours", "eager", "sdpa")]
+        else:
+            vals = [f"{line[f'{i}_tokens_per_s']:7.1f}t/s" for i in ("ours", "eager", "sdpa")]
+        print(f"{task:22s} {vals[0]:>10s} {vals[1]:>10s} {vals[2]:>10s} "
+              f"{line['ratio_vs_eager']:7.2f}x {line['ratio_vs_sdpa']:7.2f}x")
+    if res["steps"]:
+        print(f"\nwhat each refinement bought ({res['threads']} thread(s)): time with it undone / time of the final "
+              f"model, same rounds (> 1: the refinement helps)")
+        print(f"{'refinement undone':40s} {'prefill 128':>12s} {'prefill 512':>12s} {'decode':>8s}")
+        for name, r in res["steps"].items():
+            print(f"{name:40s} {r['prefill 128']:11.2f}x {r['prefill 512']:11.2f}x {r['decode']:7.2f}x")
+
+
+# ------------------------------------------------------------------------------ memory
+MEMORY_CHILD = r"""
+import json, os, sys, torch
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import gpt as bench
+impl, new_tokens = sys.argv[2], int(sys.argv[3])
+torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+ours, tok, ref = bench.load_models()
+model = ours if impl == "ours" else ref
+del ours, ref
+import gc; gc.collect()
+with torch.no_grad():  # touch every weight once (transformers maps the file: pages load on first use)
+    if impl == "ours":
+        bench.ours_generate(model, bench.prompt(tok, 8), 2)
+    else:
+        bench.ref_generate(model, impl, bench.prompt(tok, 8), 2)
+def status(key):
+    return int(next(l for l in open("/proc/self/status") if l.startswith(key)).split()[1]) * 1024
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # resets VmHWM, the peak resident set, to the current resident set
+base = status("VmRSS")
+with torch.no_grad():
+    if impl == "ours":
+        bench.ours_prefill(model, bench.prompt(tok, 512))
+        bench.ours_generate(model, bench.prompt(tok, 128), new_tokens)
+    else:
+        bench.ref_prefill(model, impl, bench.prompt(tok, 512))
+        bench.ref_generate(model, impl, bench.prompt(tok, 128), new_tokens)
+print(json.dumps({"after_load_bytes": base, "peak_bytes": status("VmHWM"), "added_bytes": status("VmHWM") - base}))
+"""
+
+
+def measure_memory(new_tokens: int) -> dict:
+    out = {}
+    for impl in ("ours", "eager", "sdpa"):
+        proc = subprocess.run([sys.executable, "-c", MEMORY_CHILD, __file__, impl, str(new_tokens)],
+                              capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        if proc.returncode != 0:
+            raise RuntimeError(f"memory run for {impl} failed:\n{proc.stderr[-2000:]}")
+        out[impl] = json.loads(proc.stdout.strip().splitlines()[-1])
+    print("\npeak memory (own subprocess each; model loaded, then prefill 512 + decode "
+          f"{new_tokens}): MB added by the run / peak RSS")
+    for impl, m in out.items():
+        print(f"  {impl:6s} {m['added_bytes'] / 2**20:8.0f} MB added   {m['peak_bytes'] / 2**20:8.0f} MB peak   "
+              f"({m['after_load_bytes'] / 2**20:.0f} MB after loading)")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--quick", action="store_true", help="2 rounds, 16 new tokens, one thread, no step table")
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--no-steps", action="store_true")
+    parser.add_argument("--no-save", action="store_true", help="do not write benchmarks/results/gpt.json")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.new_tokens, args.threads, args.no_steps = 2, 16, "1", True
+    ours, tok, ref = load_models()
+    results = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": {"platform": platform.platform(), "processor": _cpu_name(), "cores": os.cpu_count(),
+                    "load_average_at_start": os.getloadavg()},
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "transformers": transformers.__version__},
+        "model": NAME, "dtype": "float32", "batch": 1, "new_tokens": args.new_tokens,
+        "command": " ".join(sys.argv[1:]), "by_threads": [],
+    }
+    for n in [int(t) for t in args.threads.split(",")]:
+        res = run_threads(n, ours, tok, ref, args.rounds, args.new_tokens, not args.no_steps)
+        print_tables(res)
+        results["by_threads"].append(res)
+    del ours, ref
+    if not args.no_memory:
+        results["memory"] = measure_memory(args.new_tokens)
+    results["machine"]["load_average_at_end"] = os.getloadavg()
+    if not args.no_save:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"\nwritten {RESULTS}")
+
+
+def _cpu_name() -> str:
+    try:
+        return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor()
+
+
+if __name__ == "__main__":
+    main()
