@@ -11,6 +11,8 @@ kernels talk to pytest over ZeroMQ on loopback in any case.
 from __future__ import annotations
 
 import os
+import warnings
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -42,12 +44,27 @@ def _device_names() -> list[str]:
     return names
 
 
+@contextmanager
+def _quiet_onednn_tf32():
+    """torch's mkldnn.flags() also re-applies oneDNN's TF32 setting, and on this CPU build warns that
+    there is no Intel GPU to use it on: true, and noise in every test that runs without oneDNN."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
+        yield
+
+
 @pytest.fixture(params=_device_names())
 def device(request):
     """A ``torch.device`` to run a test on; ``cpu-no-onednn`` runs on the CPU with oneDNN disabled."""
     if request.param == "cpu-no-onednn":
-        with torch.backends.mkldnn.flags(enabled=False):
+        flags = torch.backends.mkldnn.flags(enabled=False)
+        with _quiet_onednn_tf32():
+            flags.__enter__()
+        try:
             yield torch.device("cpu")
+        finally:
+            with _quiet_onednn_tf32():
+                flags.__exit__(None, None, None)
     else:
         yield torch.device(request.param)
 

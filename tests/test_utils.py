@@ -123,3 +123,13 @@ def test_progress_iterates_and_can_be_disabled(monkeypatch):
     bar = progress(range(5), desc="x")
     assert bar.disable
     assert list(bar) == [0, 1, 2, 3, 4]
+
+
+def test_device_fixture_switches_onednn_off_and_back(request, device):
+    """The shared ``device`` fixture: its ``cpu-no-onednn`` case really runs without oneDNN."""
+    expected_off = request.node.callspec.params["device"] == "cpu-no-onednn"
+    assert torch.backends.mkldnn.enabled is (not expected_off)
+
+
+def test_onednn_is_back_on_after_the_fixture():
+    assert torch.backends.mkldnn.enabled
