@@ -253,3 +253,22 @@ def test_next_token_distribution_and_top_tokens(toy):
     top = top_tokens(probs[0], 3)
     assert [i for i, _ in top] == probs[0].argsort(descending=True)[:3].tolist()
     assert abs(sum(p for _, p in top_tokens(probs[0], 100)) - 1) < 1e-6
+
+
+class _ToyKeep(_Toy):
+    """The same toy with ``logits_to_keep`` (as neuraltext.llama has): only the last logits."""
+
+    def forward(self, input_ids, *, attention_mask=None, position_ids=None, past=None, logits_to_keep=0):
+        logits, present = super().forward(input_ids, attention_mask=attention_mask, position_ids=position_ids, past=past)
+        return (logits[:, -logits_to_keep:] if logits_to_keep else logits), present
+
+
+def test_logits_to_keep_is_used_and_changes_nothing():
+    torch.manual_seed(0)
+    plain, keep = _Toy().eval(), _ToyKeep().eval()
+    keep.load_state_dict(plain.state_dict())
+    ids, mask = pad_left([[1, 2, 3, 4], [5, 6]])
+    for use_cache in (True, False):
+        a, la = generate(plain, ids, mask, max_new_tokens=6, temperature=0, use_cache=use_cache, return_logits=True)
+        b, lb = generate(keep, ids, mask, max_new_tokens=6, temperature=0, use_cache=use_cache, return_logits=True)
+        assert torch.equal(a, b) and torch.allclose(la, lb)

@@ -43,6 +43,7 @@ Shapes: ``B`` batch, ``T`` new tokens, ``S`` cached tokens, ``V`` vocabulary siz
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable, Sequence
 
@@ -275,9 +276,11 @@ def generate(
     ids, steps = input_ids, []
     finished = torch.zeros(B, dtype=torch.bool, device=input_ids.device)
     past = None
+    # a model that can skip the de-embedding of all but the last position (neuraltext.llama) is asked to
+    extra = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
     for step in range(max_new_tokens):
         if step == 0 or not use_cache:  # the whole sequence (prefill, or no cache at all)
-            logits, present = model(ids, attention_mask=mask, position_ids=default_position_ids(mask))
+            logits, present = model(ids, attention_mask=mask, position_ids=default_position_ids(mask), **extra)
         else:  # only the last token; the model extends its cache
             position = mask.long().sum(-1, keepdim=True) - 1  # (B, 1): real tokens before it
             logits, present = model(ids[:, -1:], attention_mask=mask, position_ids=position, past=past)
