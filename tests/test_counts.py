@@ -304,3 +304,27 @@ def test_text_input_is_declared_and_fit_keeps_parameters_and_is_idempotent():
     est.set_params(vocabulary=vocab).fit(TOY_CORPUS)
     np.testing.assert_array_equal(est.vectors_, fresh.vectors_)
     assert est.vocabulary_ == fresh.vocabulary_
+
+
+def test_torch_svd_runs_on_the_threads_asked_and_restores_them(monkeypatch):
+    """cpu_threads=1 (the default) while the SVD runs, the settings as they were after."""
+    import neuraltext.counts as counts
+    from threadpoolctl import threadpool_info
+
+    seen = []
+    real = counts._torch_factor
+
+    def spy(*args, **kwargs):
+        seen.append((torch.get_num_threads(), [p["num_threads"] for p in threadpool_info()]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(counts, "_torch_factor", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    pools_before = [p["num_threads"] for p in threadpool_info()]
+    try:
+        truncated_svd(sp.identity(30, format="csr"), 3)
+        assert seen == [(1, [1] * len(pools_before))]
+        assert torch.get_num_threads() == 3 and [p["num_threads"] for p in threadpool_info()] == pools_before
+    finally:
+        torch.set_num_threads(before)

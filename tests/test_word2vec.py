@@ -258,24 +258,61 @@ def _analogy_accuracy(kv, corpus):
     return acc
 
 
+# Floors measured on this corpus (400k tokens, 1,393 words) over seeds 0-3, with the margin a
+# correct run needs and a plausible bug would not have (chance is 1/1393 = 0.0007):
+#   skip-gram, 3 epochs:   analogy 0.402-0.438, last/first loss 0.473-0.475  -> floors 0.30, 0.55
+#   CBOW, 2 epochs:        analogy 0.379-0.473, last/first loss 0.609-0.613  -> floors 0.25, 0.68
+#   skip-gram, 2 workers:  analogy 0.375-0.464 (1 epoch), loss ratio 0.469-0.471 -> floors 0.25, 0.55
 def test_planted_analogies_well_above_chance(fitted, corpus):
     acc = _analogy_accuracy(fitted.to_keyed_vectors(), corpus)
-    chance = 1 / len(fitted.vocabulary_)
-    assert acc > 20 * chance, (acc, chance)
-    assert fitted.loss_history_[-1] < 0.7 * fitted.loss_history_[0]
+    assert acc > 0.30, acc
+    assert fitted.loss_history_[-1] < 0.55 * fitted.loss_history_[0]
 
 
 def test_cbow_learns(corpus):
     model = Word2Vec(sg=False, epochs=2, batch_size=4096, threads=1).fit(corpus, show_progress=False)
-    assert model.loss_history_[-1] < 0.7 * model.loss_history_[0]
+    assert model.loss_history_[-1] < 0.68 * model.loss_history_[0]
     acc = _analogy_accuracy(model.to_keyed_vectors(), corpus)
-    assert acc > 10 / len(model.vocabulary_)
+    assert acc > 0.25, acc
 
 
 def test_two_hogwild_workers_learn_too(corpus):
     model = Word2Vec(epochs=1, workers=2, seed=0).fit(corpus, show_progress=False)
-    assert model.loss_history_[-1] < 0.7 * model.loss_history_[0]
-    assert torch.get_num_threads() >= 1     # the thread setting was restored
+    assert model.loss_history_[-1] < 0.55 * model.loss_history_[0]
+    assert _analogy_accuracy(model.to_keyed_vectors(), corpus) > 0.25
+
+
+def test_workers_train_on_one_thread_each_and_the_settings_are_restored(monkeypatch):
+    """With workers=2 every torch operation runs on one thread while training (Hogwild), and the
+    thread settings, torch's and the OpenMP/BLAS pools' (threadpoolctl), are what they were after,
+    even when training fails. (Before, the test asserted get_num_threads() >= 1: always true.)"""
+    import neuraltext.word2vec_fast as fast
+    from threadpoolctl import threadpool_info
+
+    seen = []
+    real_train_chunk = fast._train_chunk
+
+    def spy(*args, **kwargs):
+        seen.append((torch.get_num_threads(), [p["num_threads"] for p in threadpool_info()]))
+        return real_train_chunk(*args, **kwargs)
+
+    monkeypatch.setattr(fast, "_train_chunk", spy)
+    small = synthetic_corpus(20_000, seed=1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)        # a value training must not keep: not 1, not the default
+    pools_before = [p["num_threads"] for p in threadpool_info()]
+    try:
+        Word2Vec(epochs=1, dim=8, workers=2).fit(small, show_progress=False)
+        assert seen and all(t == 1 and all(n == 1 for n in pools) for t, pools in seen)
+        assert torch.get_num_threads() == 3
+        assert [p["num_threads"] for p in threadpool_info()] == pools_before
+        monkeypatch.setattr(fast, "_train_chunk", lambda *a, **k: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            Word2Vec(epochs=1, dim=8, threads=2).fit(small, show_progress=False)
+        assert torch.get_num_threads() == 3
+        assert [p["num_threads"] for p in threadpool_info()] == pools_before
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_keyed_vectors_export_round_trips(fitted, tmp_path):

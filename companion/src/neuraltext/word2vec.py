@@ -330,6 +330,8 @@ class Word2Vec:
             raise TypeError("fit() expects a list of tokenised sentences, not a string; "
                             "use [line.split() for line in text.splitlines()]")
         sentences = list(sentences)
+        for name in ("vectors_", "context_vectors_", "loss_history_"):  # a failed refit leaves no
+            self.__dict__.pop(name, None)                                # stale vectors behind
         self.vocabulary_, self.counts_ = build_vocab(sentences, cfg.min_count)
         self.index_ = {w: i for i, w in enumerate(self.vocabulary_)}
         device = get_device(cfg.device)
