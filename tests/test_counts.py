@@ -292,8 +292,12 @@ def test_text_input_is_declared_and_fit_keeps_parameters_and_is_idempotent():
     a refit after other data equals a fresh fit."""
     from sklearn.utils import get_tags
 
+    from sklearn.utils.estimator_checks import check_estimator
+
     tags = get_tags(CooccurrenceSVD())
     assert tags.input_tags.string and not tags.input_tags.two_d_array
+    with pytest.warns(Warning, match="Can't test estimator CooccurrenceSVD which requires input"):
+        check_estimator(CooccurrenceSVD())  # starts, and skips its numeric checks (as for TfidfVectorizer)
     vocab = list(TOY_VOCABULARY)
     est = CooccurrenceSVD(window=10, n_components=2, weighting="count", vocabulary=vocab, svd="dense")
     before = clone(est).get_params()
