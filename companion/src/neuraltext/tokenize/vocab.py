@@ -222,7 +222,10 @@ class Vocab:
 
     # ------------------------------------------------------------------ save / load
     def to_dict(self) -> dict:
-        return {"itos": self.itos, "specials": self.specials, "unk": self.unk, "characters": self.characters}
+        d = {"itos": self.itos, "specials": self.specials, "unk": self.unk}
+        if self.characters:  # only then: word vocabularies keep the file format they always had
+            d["characters"] = True
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Vocab":
