@@ -400,6 +400,23 @@ def test_one_translate_for_both_models():
         translate(_tiny(src_vocab_size=len(sv), tgt_vocab_size=len(tv)), ["1"], sv, tv, max_len=0)
 
 
+@pytest.mark.parametrize("beam_width", [1, 3])
+def test_translate_returns_the_attention_of_each_source(beam_width):
+    """return_alpha: one (output steps incl. </s>, source characters incl. </s>) matrix per source,
+    equal to the decoder's own weights for that source decoded alone."""
+    sv, tv = source_vocab(), target_vocab()
+    torch.manual_seed(0)
+    model = Seq2Seq(Seq2SeqConfig(len(sv), len(tv), emb_dim=6, hidden_size=5, attn_dim=7)).eval()
+    sources = ["26/11/15", "mai 2001", "1.2.03"]
+    preds, alphas = translate(model, sources, sv, tv, beam_width=beam_width, max_len=6, return_alpha=True)
+    assert preds == translate(model, sources, sv, tv, beam_width=beam_width, max_len=6)
+    for text, source, alpha in zip(preds, sources, alphas):
+        assert alpha.shape == (min(len(text) + 1, 6), len(source) + 1)
+        src, lengths = sv.batch([source], eos=True)
+        out = model.greedy(src, lengths, 6) if beam_width == 1 else model.beam_search(src, lengths, beam_width, 6)
+        torch.testing.assert_close(alpha, out.alpha[0, : alpha.shape[0]], rtol=1e-5, atol=1e-6)
+
+
 def test_batches_shift_targets_for_teacher_forcing():
     sv, tv = source_vocab(), target_vocab()
     (src, lengths, tgt_in, tgt_out), = make_batches([("26/11/15", "2015-11-26"), ("mai 2001", "2001-05")],
