@@ -59,11 +59,13 @@ RESULTS = Path(__file__).parent / "results" / "gpt.json"
 
 
 # ------------------------------------------------------------------------------ loading
-def load_models():
-    ours, tok = from_pretrained(NAME)
+def load_ours():
+    return from_pretrained(NAME)  # (model, tokenizer)
+
+
+def load_reference():
     folder = pretrained._converted(pretrained.resolve(NAME)).path
-    ref = transformers.LlamaForCausalLM.from_pretrained(folder, attn_implementation="sdpa").eval()
-    return ours, tok, ref
+    return transformers.LlamaForCausalLM.from_pretrained(folder, attn_implementation="sdpa").eval()
 
 
 def prompt(tok, n: int) -> torch.Tensor:
@@ -150,6 +152,40 @@ class RepeatKVAttention(GroupedQueryAttention):
         return _attend(self, q, k, v, mask, past, T, repeat_kv=True)
 
 
+def _append(cache, new, room: int = 256):
+    """cache (B, g, S, d), a view into a buffer with room for more tokens: write ``new`` (B, g, T, d)
+    after it and return the longer view, without copying the cached part (a new buffer when full)."""
+    B, g, T, d = new.shape
+    if cache is None:
+        buf = new.new_empty(B, g, T + room, d)
+        buf[:, :, :T] = new
+        return buf[:, :, :T]
+    S, capacity = cache.shape[2], cache.stride(1) // d
+    if cache.stride(2) != d or cache.stride(3) != 1 or S + T > capacity:
+        buf = new.new_empty(B, g, S + T + room, d)
+        buf[:, :, :S] = cache
+        cache = buf[:, :, :S]
+    full = cache.as_strided((B, g, S + T, d), cache.stride(), cache.storage_offset())
+    full[:, :, S:] = new
+    return full
+
+
+class PreallocatedCacheAttention(GroupedQueryAttention):
+    """Alternative tried (not kept): k and v written into preallocated buffers (room for 256 more
+    tokens) instead of ``torch.cat`` at each step. Not kept: extending a cache then overwrites the slot
+    after it in the shared buffer, so two continuations of one ``past`` would corrupt each other."""
+
+    def forward(self, x, cos, sin, mask, past=None):
+        B, T, _ = x.shape
+        h, g = self.h, self.g
+        qkv = self.W_qkv(x).view(B, T, h + 2 * g, self.d)
+        qk = RotaryEmbedding.rotate(qkv[:, :, : h + g], cos, sin)
+        q, k, v = qk[:, :, :h].transpose(1, 2), qk[:, :, h:].transpose(1, 2), qkv[:, :, h + g:].transpose(1, 2)
+        k = _append(None if past is None else past[0], k)
+        v = _append(None if past is None else past[1], v)
+        return _attend(self, q, k, v, mask, None, T)
+
+
 class UnfusedSwiGLU(SwiGLU):
     """Step undone: W_gate and W_up as two matrices (views of our fused one)."""
 
@@ -161,7 +197,7 @@ class UnfusedSwiGLU(SwiGLU):
 class RecomputedRope(RotaryEmbedding):
     """Step undone: cos and sin computed from the positions at every forward (as transformers does)."""
 
-    def tables(self, position_ids, dtype):
+    def tables(self, position_ids, dtype, length=0):
         angles = position_ids[..., None].float() * self.inv_freq  # (B, T, d/2)
         angles = torch.cat((angles, angles), dim=-1)
         return angles.cos()[:, :, None].to(dtype), angles.sin()[:, :, None].to(dtype)
@@ -185,6 +221,7 @@ def steps_undone(ours: Llama):
         "q, k turned apart, after the transpose": lambda: swap_class(attn, RopeAfterTransposeAttention),
         "k/v repeated per head (no enable_gqa)": lambda: swap_class(attn, RepeatKVAttention),
         "cos/sin recomputed each forward": lambda: swap_class([ours.rope], RecomputedRope),
+        "(tried) preallocated k/v buffer, not cat": lambda: swap_class(attn, PreallocatedCacheAttention),
     }
 
 
@@ -302,10 +339,8 @@ sys.path.insert(0, os.path.dirname(sys.argv[1]))
 import gpt as bench
 impl, new_tokens = sys.argv[2], int(sys.argv[3])
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-ours, tok, ref = bench.load_models()
-model = ours if impl == "ours" else ref
-del ours, ref
-import gc; gc.collect()
+tok = bench.transformers.AutoTokenizer.from_pretrained(bench.pretrained._converted(bench.pretrained.resolve(bench.NAME)).path)
+model = bench.load_ours()[0] if impl == "ours" else bench.load_reference()  # only the one measured
 with torch.no_grad():  # touch every weight once (transformers maps the file: pages load on first use)
     if impl == "ours":
         bench.ours_generate(model, bench.prompt(tok, 8), 2)
@@ -350,12 +385,14 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--quick", action="store_true", help="2 rounds, 16 new tokens, one thread, no step table")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--memory-only", action="store_true", help="only the memory table (no timing)")
     parser.add_argument("--no-steps", action="store_true")
     parser.add_argument("--no-save", action="store_true", help="do not write benchmarks/results/gpt.json")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.new_tokens, args.threads, args.no_steps = 2, 16, "1", True
-    ours, tok, ref = load_models()
+    ours, tok = load_ours()
+    ref = load_reference()
     results = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": {"platform": platform.platform(), "processor": _cpu_name(), "cores": os.cpu_count(),
@@ -365,7 +402,7 @@ def main() -> None:
         "model": NAME, "dtype": "float32", "batch": 1, "new_tokens": args.new_tokens,
         "command": " ".join(sys.argv[1:]), "by_threads": [],
     }
-    for n in [int(t) for t in args.threads.split(",")]:
+    for n in [] if args.memory_only else [int(t) for t in args.threads.split(",")]:
         res = run_threads(n, ours, tok, ref, args.rounds, args.new_tokens, not args.no_steps)
         print_tables(res)
         results["by_threads"].append(res)

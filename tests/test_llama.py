@@ -167,6 +167,18 @@ def test_left_padded_batch_equals_single_prompts(device):
             torch.testing.assert_close(batch[r, T - len(p):], ref_batch[r, T - len(p):], **TOL)
 
 
+def test_rope_tables_grow_past_max_len():
+    cfg = LlamaConfig(vocab_size=30, d_model=16, n_layers=1, n_heads=2, n_kv_heads=1, d_ff=24, max_len=64)
+    long = Llama(cfg).eval()
+    short = Llama(LlamaConfig(**{**cfg.__dict__, "max_len": 4})).eval()
+    short.load_state_dict(long.state_dict())
+    ids = torch.randint(0, 30, (1, 20))
+    with torch.no_grad():
+        a, past = short(ids[:, :3])
+        b, _ = short(ids[:, 3:], past=past)  # positions 3..19: beyond the 4 precomputed
+        torch.testing.assert_close(torch.cat([a, b], 1), long(ids)[0], **TOL)
+
+
 def test_sdpa_reference_agrees_too():
     ref, ours = tiny_reference(4, 2, False, attn="sdpa")
     ids = torch.randint(0, 101, (2, 10))

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["LlamaConfig", "RMSNorm", "RotaryEmbedding", "SwiGLU", "GroupedQueryAttention", "LlamaBlock",
-           "Llama", "config_from_hf", "load_hf_state_dict", "from_pretrained", "KVCache"]
-
-KVCache = list  # one (k, v) per layer, each (B, g, S, d)
+           "Llama", "config_from_hf", "load_hf_state_dict", "from_pretrained"]
 
 
 @dataclass
@@ -76,7 +74,6 @@ class LlamaConfig:
     bos_id: int | None = None
     eos_id: int | list[int] | None = None
     pad_id: int | None = None
-    extra: dict = field(default_factory=dict, repr=False)  # fields of the source config we ignore
 
     def __post_init__(self):
         self.d_head = self.d_head or self.d_model // self.n_heads
@@ -123,11 +120,14 @@ class RotaryEmbedding(nn.Module):
         self.register_buffer("cos", angles.cos(), persistent=False)
         self.register_buffer("sin", angles.sin(), persistent=False)
 
-    def tables(self, position_ids: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    def tables(self, position_ids: torch.Tensor, dtype: torch.dtype,
+               length: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """cos, sin at ``position_ids`` (B, T), each (B, T, 1, d): one lookup per forward, shared by all
-        layers, broadcast over the heads."""
-        if position_ids.numel() and int(position_ids.max()) >= self.cos.shape[0]:
-            self._build(2 * int(position_ids.max()) + 1)  # longer than max_len: grow the tables
+        layers, broadcast over the heads. ``length``: the sequence length so far (positions are below
+        it); past max_len the tables grow (told by the caller: reading the largest position id would
+        make a GPU wait at every step)."""
+        if length > self.cos.shape[0]:
+            self._build(2 * length)
         return self.cos[position_ids][:, :, None].to(dtype), self.sin[position_ids][:, :, None].to(dtype)
 
     @staticmethod
@@ -208,13 +208,13 @@ class Llama(nn.Module):
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings:
             self.lm_head.weight = self.tok_emb.weight  # D = E: the de-embedding is the embedding
-        for name, p in self.named_parameters():  # the reference's initialisation: N(0, 0.02), norms at 1
+        for p in self.parameters():  # the reference's initialisation: N(0, 0.02), norms at 1
             if p.dim() == 2:
                 nn.init.normal_(p, std=0.02)
 
     def forward(self, input_ids: torch.Tensor, *, attention_mask: torch.Tensor | None = None,
-                position_ids: torch.Tensor | None = None, past: KVCache | None = None,
-                logits_to_keep: int = 0) -> tuple[torch.Tensor, KVCache]:
+                position_ids: torch.Tensor | None = None, past: list | None = None,
+                logits_to_keep: int = 0) -> tuple[torch.Tensor, list]:
         """input_ids (B, T) -> (logits (B, T, V), present): ``present[l] = (k, v)`` of layer l, (B, g, S, d).
 
         attention_mask (B, S_past + T): 1/True at real tokens, 0 at left padding. position_ids (B, T):
@@ -245,7 +245,7 @@ class Llama(nn.Module):
             raise ValueError(f"position_ids must have shape (B, T) = ({B}, {T}), got {tuple(position_ids.shape)}")
 
         x = self.tok_emb(input_ids)  # (B, T, D)
-        cos, sin = self.rope.tables(position_ids, x.dtype)  # (B, T, 1, d), shared by every layer
+        cos, sin = self.rope.tables(position_ids, x.dtype, S)  # (B, T, 1, d), shared by every layer
         mask = self._mask(attention_mask, B, T, S, x.device)
         present = []
         for block, layer_past in zip(self.blocks, past):
@@ -303,10 +303,11 @@ def config_from_hf(hf: dict) -> LlamaConfig:
     )
 
 
-def load_hf_state_dict(model: Llama, sd: dict[str, torch.Tensor], dtype: torch.dtype | None = None) -> Llama:
+def load_hf_state_dict(model: Llama, sd, dtype: torch.dtype | None = None) -> Llama:
     """Put a transformers ``LlamaForCausalLM`` state dict into ``model`` (q/k/v and gate/up are
-    concatenated into our fused matrices). The tensors are taken over, not copied (``sd`` is emptied
-    as it goes), so loading needs about one copy of the weights in memory. Missing or unexpected keys
+    concatenated into our fused matrices). ``sd``: a dict, or anything with ``in``, iteration and
+    ``pop`` (the lazy reader of from_pretrained); it is emptied as it goes, so that loading holds
+    about one copy of the weights in memory. Missing or unexpected keys
     and shape mismatches raise one error listing all of them."""
     sd.pop("model.rotary_emb.inv_freq", None)  # old checkpoints keep it
     ours: dict[str, list[str]] = {"tok_emb.weight": ["model.embed_tokens.weight"], "norm.weight": ["model.norm.weight"]}
@@ -330,8 +331,8 @@ def load_hf_state_dict(model: Llama, sd: dict[str, torch.Tensor], dtype: torch.d
     for name, keys in ours.items():
         if any(k not in sd for k in keys):
             continue
-        parts = [sd.pop(k) for k in keys]
-        w = torch.cat(parts) if len(parts) > 1 else parts[0]
+        # cat copies even a single tensor: nothing stays tied to the (memory-mapped) file
+        w = torch.cat([sd.pop(k) for k in keys])
         if w.shape != expected[name]:
             mismatched.append(f"{'+'.join(keys)}: {tuple(w.shape)} in the checkpoint, {tuple(expected[name])} expected")
         new_sd[name] = w.to(dtype or model.tok_emb.weight.dtype)
@@ -359,6 +360,28 @@ def _folder(name_or_path: str) -> Path:
     return Path(snapshot_download(resolved.path, allow_patterns=["*.json", "*.safetensors", "*.jinja", "*.model"]))
 
 
+class _Checkpoint:
+    """The tensors of *.safetensors files, each read from disk only when popped: the loader then holds
+    one tensor at a time besides the model (``load_file`` would hold a second copy of every weight)."""
+
+    def __init__(self, files):
+        from safetensors import safe_open
+
+        self._files = [safe_open(str(f), framework="pt") for f in files]
+        self._where = {k: f for f in self._files for k in f.keys()}
+
+    def __contains__(self, key) -> bool:
+        return key in self._where
+
+    def __iter__(self):
+        return iter(list(self._where))
+
+    def pop(self, key, *default):
+        if key not in self._where and default:
+            return default[0]
+        return self._where.pop(key).get_tensor(key)
+
+
 def from_pretrained(name_or_path: str = "smollm2-135m-instruct", device: Any = None,
                     dtype: torch.dtype = torch.float32) -> tuple[Llama, Any]:
     """(model in eval mode, its transformers tokenizer) for a Llama-architecture checkpoint.
@@ -368,7 +391,6 @@ def from_pretrained(name_or_path: str = "smollm2-135m-instruct", device: Any = N
     ``*.safetensors``, or a hub name (online). The chat template comes with the tokenizer:
     ``tokenizer.apply_chat_template(messages, add_generation_prompt=True)``.
     """
-    from safetensors.torch import load_file
     from transformers import AutoTokenizer
 
     folder = _folder(name_or_path)
@@ -376,9 +398,7 @@ def from_pretrained(name_or_path: str = "smollm2-135m-instruct", device: Any = N
     files = sorted(folder.glob("*.safetensors"))
     if not files:
         raise FileNotFoundError(f"{folder} has no *.safetensors weights (found {sorted(os.listdir(folder))})")
-    sd: dict[str, torch.Tensor] = {}
-    for f in files:
-        sd.update(load_file(f))
+    sd = _Checkpoint(files)
     with torch.device("meta"):  # no memory, no random initialisation: the checkpoint's tensors are taken over
         model = Llama(cfg)
     model.rope = RotaryEmbedding(cfg.d_head, cfg.rope_theta, cfg.max_len)  # the tables, for real
