@@ -312,17 +312,17 @@ def test_text_input_is_declared_and_fit_keeps_parameters_and_is_idempotent():
 
 def test_torch_svd_runs_on_the_threads_asked_and_restores_them(monkeypatch):
     """cpu_threads=1 (the default) while the SVD runs, the settings as they were after."""
-    import neuraltext.counts as counts
+    import neuraltext.svd as svd
     from threadpoolctl import threadpool_info
 
     seen = []
-    real = counts._torch_factor
+    real = svd._torch_factor
 
     def spy(*args, **kwargs):
         seen.append((torch.get_num_threads(), [p["num_threads"] for p in threadpool_info()]))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(counts, "_torch_factor", spy)
+    monkeypatch.setattr(svd, "_torch_factor", spy)
     before = torch.get_num_threads()
     torch.set_num_threads(3)
     pools_before = [p["num_threads"] for p in threadpool_info()]
