@@ -1,6 +1,7 @@
 """Write and execute chapter notebooks.
 
     python tools/nb.py execute book/03_word2vec.ipynb   # run top to bottom, save outputs in place
+    python tools/nb.py execute --timeout 1800 book/04_rnn.ipynb   # per-cell limit (default 900 s)
 
 From Python (e.g. a throwaway script that drafts a chapter):
 
@@ -71,8 +72,12 @@ def execute(path: str | Path, timeout: int = 900) -> float:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] == "execute":
-        for p in sys.argv[2:]:
-            print(f"{p}: {execute(p):.1f} s")
+    args = sys.argv[1:]
+    if len(args) >= 2 and args[0] == "execute":
+        limit = 900
+        if args[1] == "--timeout":
+            limit, args = int(args[2]), args[:1] + args[3:]
+        for p in args[1:]:
+            print(f"{p}: {execute(p, timeout=limit):.1f} s")
     else:
         print(__doc__)
