@@ -102,3 +102,29 @@ def test_built_book_references_no_external_script():
     found = {p.relative_to(html_dir).as_posix(): refs for p in pages
              if (refs := external_references(p.read_text(encoding="utf-8")))}
     assert not found, f"external scripts or stylesheets in the built book: {found}"
+
+
+# --- diagrams drawn by code (neuraltext.diagrams) ---------------------------------------------------
+
+@pytest.mark.parametrize("name, expected", [
+    ("unrolled_rnn", ["$h_{1}$", "$W_{hh}$"]),
+    ("lstm_cell", ["$C_{t-1}$", "$h_t$"]),
+    ("gru_cell", ["$h_{t-1}$", "$1 - z_t$"]),
+    ("encoder_decoder_attention", ["$c_t = \\sum_j \\alpha_{tj} \\bar h_j$"]),
+    ("transformer_block", ["LayerNorm", "residual"]),
+])
+def test_diagram_draws_its_labels(name, expected):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from neuraltext import diagrams
+
+    fig = getattr(diagrams, name)()
+    try:
+        texts = [t.get_text() for t in fig.findobj(matplotlib.text.Text)]
+        for label in expected:
+            assert any(label in t for t in texts), f"{name}() has no label {label!r}"
+        assert min(t.get_fontsize() for t in fig.findobj(matplotlib.text.Text) if t.get_text()) >= 8
+    finally:
+        plt.close(fig)
