@@ -420,3 +420,41 @@ def test_clone_and_set_params(fitted):
     before = model.get_params()
     model.fit(small, show_progress=False)
     assert model.get_params() == before  # fit never changes a parameter
+
+
+def test_the_training_loop_never_reads_a_value_back_to_the_host(monkeypatch):
+    """No per-step .item()/float()/int()/bool() on a tensor while the batches run (on a GPU each one
+    would wait for the device): the losses stay on the device until the chunk is done."""
+    import neuraltext.word2vec_fast as fast
+
+    calls = []
+    in_loop = [False]
+    for name in ("item", "__float__", "__int__", "__bool__", "tolist"):
+        real = getattr(torch.Tensor, name)
+
+        def spy(self, *args, _real=real, _name=name, **kwargs):
+            if in_loop[0]:
+                calls.append(_name)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    real_chunk = fast._train_chunk
+
+    def loop(*args, **kwargs):
+        in_loop[0] = True
+        try:
+            return real_chunk(*args, **kwargs)
+        finally:
+            in_loop[0] = False
+
+    monkeypatch.setattr(fast, "_train_chunk", loop)
+    in_loop[0] = True
+    torch.zeros(1).item()  # the spy sees what it should
+    in_loop[0] = False
+    assert calls == ["item"]
+    calls.clear()
+    for sg in (True, False):
+        model = Word2Vec(sg=sg, epochs=1, dim=8, batch_size=256).fit(synthetic_corpus(20_000, seed=1),
+                                                                     log_every=5, show_progress=False)
+        assert len(model.loss_history_) > 1
+    assert calls == []
