@@ -29,8 +29,12 @@ import torch.nn.functional as F
 
 from neuraltext.utils import progress
 
-__all__ = ["alias_table", "sample_alias", "cpu_threads", "train"]
+__all__ = ["alias_table", "sample_alias", "cpu_threads", "make_examples", "train"]
 
+
+# --------------------------------------------------------------------------------------------------
+# Noise words from an alias table
+# --------------------------------------------------------------------------------------------------
 
 def alias_table(p: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Walker's alias table of a distribution ``p`` (Vose's construction), for :func:`sample_alias`.
@@ -65,7 +69,7 @@ def sample_alias(prob: torch.Tensor, alias: torch.Tensor, n: int,
 
 
 # --------------------------------------------------------------------------------------------------
-# Training examples, vectorised
+# Threads
 # --------------------------------------------------------------------------------------------------
 
 @contextmanager
