@@ -98,3 +98,93 @@ def test_amp_settings_per_device(monkeypatch):
     assert amp_settings(torch.device("cuda"), True) == (True, torch.float16, True)
     with pytest.warns(UserWarning, match="not set up for device mps"):
         assert amp_settings(torch.device("mps"), True) == (False, torch.float32, False)
+
+
+# ------------------------------------------------- accumulation, schedule, evaluation, checkpoints
+def _float64_model(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Dropout(0.2), nn.Linear(8, 1)).double()
+
+
+def _shuffled(n=12, seed=1):
+    """A callable giving each epoch the regression batches in a new order drawn from torch's global
+    generator (so an exact resume must restore the random state of the epoch's start)."""
+    data = [(x.double(), y.double()) for x, y in _regression(n, seed)]
+    return lambda: [data[i] for i in torch.randperm(n).tolist()]
+
+
+def test_accumulation_equals_the_larger_batch():
+    """accumulate=2 on batches of 8 takes the same SGD steps as batches of 16 (float64, 1e-12)."""
+    small = [(x.double(), y.double()) for x, y in _regression(8)]
+    large = [(torch.cat([a[0], b[0]]), torch.cat([a[1], b[1]])) for a, b in zip(small[::2], small[1::2])]
+    m1, m2 = nn.Linear(4, 1).double(), nn.Linear(4, 1).double()
+    m2.load_state_dict(m1.state_dict())
+    sgd = lambda m: torch.optim.SGD(m.parameters(), lr=0.1)  # noqa: E731
+    h1 = train(m1, _mse, small, accumulate=2, optimizer=sgd(m1), device="cpu")
+    h2 = train(m2, _mse, large, optimizer=sgd(m2), device="cpu")
+    assert h1.steps == h2.steps == 4
+    assert h1.loss == pytest.approx(h2.loss, rel=1e-12)
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-12)
+
+
+def test_warmup_cosine_schedule_and_eval_every():
+    """lr rises linearly over 4 steps then falls along a cosine to 0 at step 20; eval every 5 steps."""
+    model = nn.Linear(4, 1)
+    history = train(model, _mse, _regression(10), epochs=2, lr=0.1, warmup_steps=4, decay="cosine",
+                    evaluate=lambda m: {"w": 0.0}, eval_every=5, device="cpu")
+    expected = [0.1 * (t + 1) / 5 if t < 4 else 0.1 * 0.5 * (1 + math.cos(math.pi * (t - 4) / 16)) for t in range(20)]
+    assert history.lr == pytest.approx(expected, rel=1e-9)
+    assert [e.get("step", e.get("epoch")) for e in history.eval] == [5, 10, 1, 15, 20, 2]
+
+
+def test_bad_schedule_and_checkpoint_arguments_are_named():
+    with pytest.raises(ValueError, match="decay must be 'cosine', 'linear' or None, got 'exp'"):
+        train(nn.Linear(4, 1), _mse, _regression(1), decay="exp", device="cpu")
+    with pytest.raises(ValueError, match="checkpoint_every needs checkpoint"):
+        train(nn.Linear(4, 1), _mse, _regression(1), checkpoint_every=2, device="cpu")
+    with pytest.raises(ValueError, match="accumulate must be a positive integer, got 0"):
+        train(nn.Linear(4, 1), _mse, _regression(1), accumulate=0, device="cpu")
+
+
+def _run(tmp_path, model, stop_at=None, resume=False, amp=False):
+    """2 epochs of 12 shuffled batches, dropout, AdamW, warm-up + cosine, accumulation 2, clipping,
+    checkpoint every 2 steps; ``stop_at`` raises inside loss_fn on that (0-based) call."""
+    calls = {"n": 0}
+
+    def loss_fn(m, batch):
+        if calls["n"] == stop_at:
+            raise KeyboardInterrupt("simulated interruption")
+        calls["n"] += 1
+        return _mse(m, batch)
+
+    return train(model, loss_fn, _shuffled(), epochs=2, lr=0.05, warmup_steps=2, decay="cosine", accumulate=2,
+                 clip_norm=1.0, device="cpu", checkpoint=tmp_path / "run.pt", checkpoint_every=2, resume=resume,
+                 sync_every=4, seed=3, amp=amp)
+
+
+def test_resume_mid_epoch_equals_the_uninterrupted_run(tmp_path):
+    """Interrupted on the 2nd epoch's 6th batch (last checkpoint after step 8 = 4 batches into epoch 2,
+    mid-epoch), resumed into a fresh model: the same weights and losses, bit for bit, as a run that
+    never stopped (random states, shuffle order, schedule and optimiser moments all restored)."""
+    reference = _float64_model()
+    ref_history = _run(tmp_path / "a", reference)
+    interrupted = _float64_model()
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path / "b", interrupted, stop_at=12 + 5)
+    ckpt = torch.load(tmp_path / "b" / "run.pt", weights_only=True)
+    assert ckpt["position"] == {"step": 8, "epoch": 1, "batch": 4}
+    fresh = _float64_model(seed=99)  # different initial weights: all overwritten by the checkpoint
+    history = _run(tmp_path / "b", fresh, resume=True)
+    for p, q in zip(reference.parameters(), fresh.parameters()):
+        assert torch.equal(p, q)
+    assert history.loss == ref_history.loss and history.lr == ref_history.lr
+    assert not list((tmp_path / "b").glob("*.tmp"))  # atomic writes leave no temporary file
+
+
+def test_checkpoint_at_the_end_resumes_to_nothing_more(tmp_path):
+    model = _float64_model()
+    _run(tmp_path, model)
+    before = [p.clone() for p in model.parameters()]
+    history = _run(tmp_path, model, resume=True)
+    assert history.steps == 12 and all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
