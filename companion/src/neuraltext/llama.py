@@ -10,8 +10,10 @@ It is the 2017 decoder-only block with four changes, each one a small module bel
   pair of coordinates of a query or key is turned by the angle ``m * theta_i``, with
   ``theta_i = rope_theta^(-2i / d_head)``, ``i = 0 .. d_head/2 - 1``. The score ``q_m . k_n`` then
   depends on the positions only through ``m - n``. We pair coordinate ``i`` with ``i + d_head/2``
-  (transformers' ``rotate_half`` convention; the paper pairs ``2i`` with ``2i+1``, and the GGUF
-  conversion permutes the rows of ``W_q``/``W_k`` so that the two agree)::
+  (transformers' ``rotate_half`` convention). The paper pairs ``2i`` with ``2i+1``, and so do GGUF
+  files: llama.cpp stores the rows of ``W_q``/``W_k`` in that order and transformers' GGUF reader
+  (behind ``neuraltext.pretrained``) permutes them back; a model left in the wrong pairing still
+  runs but its perplexity jumps (the tests check it)::
 
       x'_i          = x_i          cos(m theta_i) - x_{i+d/2} sin(m theta_i)
       x'_{i+d/2}    = x_{i+d/2}    cos(m theta_i) + x_i       sin(m theta_i)
@@ -32,9 +34,11 @@ The KV cache: ``past``/``present`` is a list with one ``(k, v)`` per layer, each
 own query, key and value. ``attention_mask`` ``(B, S_past + T)`` is 1 at real tokens and 0 at
 (left) padding; positions then count real tokens only (``cumsum(mask) - 1``).
 
-Speed (``benchmarks/gpt.py``): q/k/v come out of one fused matrix product, gate and up out of
-another; the cos/sin tables are computed once; GQA is computed by ``F.scaled_dot_product_attention``
-with ``enable_gqa`` (no copy of the keys and values per query head).
+Speed (measured in ``benchmarks/gpt.py``): q/k/v come out of one matrix product, gate and up out of
+another; q and k are turned together, in the (B, T, heads, d) layout; the cos/sin tables are
+computed once; attention is ``F.scaled_dot_product_attention`` (the fused path of
+:mod:`neuraltext.attention`) called directly for its ``enable_gqa``: query head j reads key/value
+head j // (h/g) without k and v being copied h/g times.
 
 Shapes: ``B`` batch, ``T`` new tokens, ``S`` cached + new tokens, ``h`` query heads, ``g`` key/value
 heads, ``d`` = ``d_head``, ``D`` = ``d_model``, ``V`` vocabulary.
