@@ -13,6 +13,7 @@ saves it with ``fig.savefig(path)``. The symbols are the chapters' (``h_t``, ``C
     diagrams.bert_inputs()               # chapter 7, token + segment + position embeddings
     diagrams.decoder_only_blocks()       # chapter 8, GPT-2 beside the Llama variant
     diagrams.kv_cache()                  # chapter 8, one generation step with a KV cache
+    diagrams.rlhf_steps()                # chapter 9, SFT -> reward model -> PPO, and DPO
 
 The drawing helpers (`box`, `arrow`, `new_figure`) are public so that later chapters can add their
 own diagrams (BERT inputs, decoder-only block, RLHF steps) in the same style.
@@ -21,7 +22,7 @@ own diagrams (BERT inputs, decoder-only block, RLHF steps) in the same style.
 from __future__ import annotations
 
 __all__ = ["new_figure", "box", "arrow", "unrolled_rnn", "lstm_cell", "gru_cell",
-           "encoder_decoder_attention", "transformer_block", "bert_inputs", "decoder_only_blocks", "kv_cache"]
+           "encoder_decoder_attention", "transformer_block", "bert_inputs", "decoder_only_blocks", "kv_cache", "rlhf_steps"]
 
 # one palette for the whole book: inputs, states, gates/operations, attention, outputs
 COLORS = {"input": "#dbe9f6", "state": "#fde7c8", "gate": "#d9f0d3", "op": "#f2f2f2",
@@ -375,4 +376,34 @@ def kv_cache(n_cached: int = 5):
             fontsize=FONTSIZE - 1, color="grey")
     ax.text(xn, 3.55, "new", ha="center", fontsize=FONTSIZE - 1, color="tab:purple")
     ax.set_title("Generating with a KV cache: one token's q, k, v per step", fontsize=FONTSIZE + 1)
+    return fig
+
+
+def rlhf_steps():
+    """RLHF's three steps (Ouyang et al. 2022), left to right: supervised fine-tuning on
+    demonstrations, a reward model fitted to pairwise preferences, PPO against the reward model with
+    a KL penalty to the frozen SFT model. DPO replaces steps 2 and 3 by one loss on the pairs."""
+    fig, ax = new_figure(12.0, 4.6, (-0.4, 14.4), (-2.0, 3.6))
+    cols = [(2.0, "1. SFT", [("demonstrations $(x, y)$", "input"), ("pre-trained LM", "state"),
+                             ("$-\\log \\pi(y \\mid x)$ on $y$ only", "op"), ("SFT model $\\pi_{ref}$", "output")]),
+            (7.0, "2. reward model", [("pairs $(x, y_w, y_l)$", "input"), ("SFT model + scalar head", "state"),
+                                      ("$-\\log \\sigma(r_w - r_l)$", "op"), ("reward model $r_\\phi$", "output")]),
+            (12.0, "3. PPO", [("prompts $x$, samples $y \\sim \\pi_\\theta$", "input"),
+                              ("policy $\\pi_\\theta$ (from SFT)", "state"),
+                              ("$r_\\phi - \\beta\\,\\mathrm{KL}(\\pi_\\theta \\| \\pi_{ref})$,\nclipped objective", "op"),
+                              ("aligned policy", "output")])]
+    for x, title, rows in cols:
+        ax.text(x, 3.3, title, ha="center", fontsize=FONTSIZE + 1, weight="bold")
+        for i, (text, kind) in enumerate(rows):
+            y = 2.5 - 1.05 * i
+            box(ax, (x, y), text, 3.6, 0.7, kind, fontsize=FONTSIZE - 1)
+            if i:
+                arrow(ax, (x, y + 0.7), (x, y + 0.35))
+    arrow(ax, (3.8, -0.65), (5.2, -0.65), None, color="tab:blue")
+    arrow(ax, (8.8, -0.65), (10.2, 0.4), None, color="tab:green")
+    ax.text(9.1, -0.95, "scores", color="tab:green", fontsize=FONTSIZE - 1)
+    ax.text(2.0, -1.3, "$\\pi_{ref}$ stays frozen: the KL anchor of step 3", ha="center", color="tab:blue",
+            fontsize=FONTSIZE - 1)
+    ax.text(7.0, -1.85, "DPO: steps 2 and 3 in one loss on the pairs (no reward model, no sampling)",
+            ha="center", color="tab:red", fontsize=FONTSIZE - 1)
     return fig
