@@ -272,3 +272,28 @@ def test_reward_model_and_dpo_learn_the_preference_on_held_out_pairs():
             opt.step()
     after = evaluate_dpo(policy, test_b)
     assert after["loss"] < before["loss"] and after["accuracy"] > 0.8 and after["margin"] > 0
+
+
+def test_chat_words_and_web_text():
+    from neuraltext.data.preferences import CHAT_SPECIALS, chat_words, web_text
+
+    assert chat_words("pourriez-vous aider ma tante ?") == ["<user>", "pourriez-vous", "aider", "ma", "tante", "?",
+                                                            "<assistant>"]
+    assert chat_words("a ?", "non .")[-3:] == ["non", ".", "</s>"]
+    lines = web_text(200, seed=1)
+    assert lines == web_text(200, seed=1) and all(w not in CHAT_SPECIALS for line in lines for w in line)
+    assert all(line[0] == "pourriez-vous" for line in lines)
+
+
+def test_policy_report_of_the_reference_itself():
+    from neuraltext.align_eval import policy_report
+
+    data = preference_data(n_train=8, n_test=8, seed=0)
+    vocab = Vocab.build([t.split() for t in data.texts()], specials=("<pad>", "<unk>", "<s>", "</s>", "<mask>",
+                                                                      "<user>", "<assistant>"))
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=len(vocab), max_len=48, d_model=16, n_heads=2, n_layers=1))
+    row = policy_report(model, model, vocab, data.test, data.test_prompts[:2], lambda i, m: torch.ones(i.shape[0]),
+                        samples_per_prompt=2, max_new_tokens=4)
+    assert row["reward margin"] == 0.0 and row["KL to reference"] == 0.0 and row["reward (RM)"] == 1.0
+    assert 0.0 <= row["preference accuracy"] <= 1.0 and 0.0 <= row["good answers (oracle)"] <= 1.0

@@ -19,8 +19,14 @@ any learned reward model. Held-out pairs use (action, object) combinations that 
 training pairs, so a method that only memorised training prompts does not score well on them.
 
 The SFT demonstrations (:attr:`PreferenceData.demonstrations`) are answers to the training prompts
-that are polite only half of the time, like text collected from the web: supervised fine-tuning
-learns the *format* of an answer from them, not the preference.
+that are polite only half of the time: supervised fine-tuning learns the *format* of an answer from
+them (answer the request, then stop), not the preference.
+
+:func:`web_text` writes "web-like" lines for pre-training a base model: a request followed by a curt
+reply, sometimes a polite one, often by another request, as in a forum thread. A model pre-trained on
+them continues a request the way the web does, which is the lecture's point: a next-token predictor
+is not an assistant. :func:`chat_words` lays a prompt (and answer) out in the chapter's chat format
+``<user> ... <assistant> ... </s>``.
 """
 
 from __future__ import annotations
@@ -28,7 +34,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-__all__ = ["PreferencePair", "PreferenceData", "preference_data", "judge", "ACTIONS", "OBJECTS"]
+__all__ = ["PreferencePair", "PreferenceData", "preference_data", "judge", "web_text", "chat_words",
+           "CHAT_SPECIALS", "ACTIONS", "OBJECTS", "POLITE_OPENERS"]
+
+#: the two speaker tokens of the chat format (added after the usual special tokens of a Vocab)
+CHAT_SPECIALS = ("<user>", "<assistant>")
 
 # (infinitive, imperative "vous" form): the request uses the first, a curt answer the second.
 ACTIONS: list[tuple[str, str]] = [
@@ -158,3 +168,30 @@ def preference_data(n_train: int = 800, n_test: int = 200, test_share: float = 0
             demos.append((_prompt(inf, obj), answer))
     rng.shuffle(demos)
     return PreferenceData(train, test, demos, seed, [(inf, obj) for (inf, _), obj in held])
+
+
+def chat_words(prompt: str, answer: str | None = None) -> list[str]:
+    """``<user> prompt <assistant>`` (+ ``answer </s>``) as a list of words: the chat template."""
+    words = [CHAT_SPECIALS[0], *prompt.split(), CHAT_SPECIALS[1]]
+    return words if answer is None else words + answer.split() + ["</s>"]
+
+
+def web_text(n_lines: int = 2000, seed: int = 0) -> list[list[str]]:
+    """Lines of "web" text about requests (word lists): 40 % a request and a curt reply, 20 % a polite
+    reply, 40 % a request followed by other requests. No chat tokens: this is pre-training text."""
+    if not isinstance(n_lines, int) or n_lines < 1:
+        raise ValueError(f"n_lines must be a positive integer, got {n_lines!r}")
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(n_lines):
+        (inf, imp), obj = rng.choice(ACTIONS), rng.choice(OBJECTS)
+        u = rng.random()
+        if u < 0.4:
+            line = f"{_prompt(inf, obj)} {_curt(rng, inf, imp, obj)}"
+        elif u < 0.6:
+            line = f"{_prompt(inf, obj)} {_polite(rng, inf, obj)}"
+        else:
+            more = [_prompt(rng.choice(ACTIONS)[0], rng.choice(OBJECTS)) for _ in range(rng.randint(1, 2))]
+            line = " ".join([_prompt(inf, obj), *more])
+        lines.append(line.split())
+    return lines
