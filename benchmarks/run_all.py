@@ -1,0 +1,225 @@
+"""Run every benchmark in quick mode and print one table: component, anchor, ratio, target, met.
+
+    .venv/bin/python benchmarks/run_all.py            # `make bench`: every script, --quick sizes
+    .venv/bin/python benchmarks/run_all.py --only rnn attention
+    .venv/bin/python benchmarks/run_all.py --table    # print the last saved table, run nothing
+
+Each script is run in its own process (so one's threads and memory do not disturb the next), with
+the quick arguments listed in ``COMPONENTS``; the script itself alternates both sides of its
+comparison in one process and reports the median (or best) of per-round ratios. This runner reads
+the script's printed result lines (or the JSON the script writes, for ``gpt.py``) and saves, per
+script, ``benchmarks/results/<name>.json``: date, machine, thread count, library versions, the
+command, its full output, the parsed rows and step tables. ``benchmarks/results/summary.json``
+holds the whole table; the performance appendix and the README read it instead of re-timing.
+
+A script that is missing (a benchmark not written yet) is skipped with a message; one that fails
+gets a row saying so. Ratios are on a shared, noisy machine: one run each in quick mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+
+@dataclass
+class Component:
+    name: str  # the script is benchmarks/<name>.py
+    args: list[str]  # its quick mode
+    parse: Callable[[str], tuple[list[dict], dict]]  # stdout -> (table rows, step tables)
+
+
+# --------------------------------------------------------------------------- reading the outputs
+def _row(component: str, anchor: str, measure: str, ratio: float | None, op: str, target: float) -> dict:
+    met = None if ratio is None else (ratio <= target if op == "<=" else ratio >= target)
+    return {"component": component, "anchor": anchor, "measure": measure, "ratio": ratio,
+            "target": f"{op} {target:g}", "met": met}
+
+
+def _float(pattern: str, text: str) -> list[float]:
+    return [float(m) for m in re.findall(pattern, text, re.M)]
+
+
+def parse_rnn(out: str) -> tuple[list[dict], dict]:
+    rows, steps = [], {}
+    for block in out.split("LSTM fwd+bwd")[1:]:
+        threads = int(re.search(r"(\d+) threads", block).group(1))
+        ratio = _float(r"ratio neuraltext\.rnn\.LSTM / torch\.nn\.LSTM = ([\d.]+)", block)
+        rows.append(_row(f"LSTM fwd+bwd ({threads} thread{'s' * (threads > 1)})", "torch.nn.LSTM",
+                         "time ours / anchor", ratio[0] if ratio else None, "<=", 1.25))
+        steps[f"LSTM, {threads} thread(s)"] = [
+            {"step": m.group(1).strip(), "median ms": float(m.group(2)), "x torch.nn.LSTM": float(m.group(4))}
+            for m in re.finditer(r"^(.{46}) +([\d.]+) +([\d.]+) +([\d.]+)x$", block, re.M)]
+    return rows, steps
+
+
+def parse_word2vec(out: str) -> tuple[list[dict], dict]:
+    tokens = re.search(r"## Ours vs gensim: .*?([\d,]+) tokens", out)
+    size = f"{int(tokens.group(1).replace(',', '')) // 1000}k tokens" if tokens else "quick corpus"
+    ratio = _float(r"^\| ours \(workers=2\) \| [\d,]+ \| ([\d.]+) \|", out)
+    rows = [_row(f"word2vec skip-gram, {size}", "gensim (workers=2)", "words/s ours / anchor",
+                 ratio[0] if ratio else None, ">=", 1.0)]
+    steps = [{"step": m.group(1), "words/s": float(m.group(2).replace(",", "")),
+              "x previous": m.group(3) or "", "ratio to gensim": float(m.group(5))}
+             for m in re.finditer(r"^\| (\S[^|]*?) \| ([\d,]+) \| ([\d.]*x?) \| ([\d,]+) \| ([\d.]+) \|$", out, re.M)]
+    return rows, ({"word2vec": steps} if steps else {})
+
+
+def parse_cooccurrence(out: str) -> tuple[list[dict], dict]:
+    ratio = _float(r"RATIO sklearn / ours \(whole pipeline\) = ([\d.]+)", out)
+    return [_row("counts + PPMI + rank-100 SVD", "scikit-learn (CountVectorizer + TruncatedSVD)",
+                 "time anchor / ours", ratio[0] if ratio else None, ">=", 1.0)], {}
+
+
+def parse_attention(out: str) -> tuple[list[dict], dict]:
+    ratio = _float(r"worst default/fused time ratio: ([\d.]+)", out)
+    steps = [{"T": int(m.group(1)), "readable ms": float(m.group(2)), "fused ms": float(m.group(3)),
+              "default ms": float(m.group(4)), "readable/fused": float(m.group(5)),
+              "peak MiB r/f/d": m.group(7), "saved MiB r/f/d": m.group(8)}
+             for m in re.finditer(r"^\s*(\d+) \|\s+([\d.]+)\s+([\d.]+)\s+([\d.]+) \|\s+([\d.]+)\s+([\d.]+) \|"
+                                  r"\s+(\S+) \|\s+(\S+)$", out, re.M)]
+    return ([_row("attention fwd+bwd, worst of T = 128..1024", "F.scaled_dot_product_attention",
+                  "time ours / anchor", ratio[0] if ratio else None, "<=", 1.10)],
+            {"attention": steps} if steps else {})
+
+
+def parse_bert(out: str) -> tuple[list[dict], dict]:
+    by_threads: dict[int, list[float]] = {}
+    for m in re.finditer(r"^\s*(\d+)\s+(\d+)\s+[\d.]+\s+[\d.]+\s+([\d.]+)\s+\S+$", out, re.M):
+        by_threads.setdefault(int(m.group(1)), []).append(float(m.group(3)))
+    rows = [_row(f"BERT forward, worst length ({t} thread{'s' * (t > 1)})", "transformers BertModel",
+                 "time ours / anchor", max(r), "<=", 1.10) for t, r in sorted(by_threads.items())]
+    return rows or [_row("BERT forward", "transformers BertModel", "time ours / anchor", None, "<=", 1.10)], {}
+
+
+def parse_gpt(out: str) -> tuple[list[dict], dict]:
+    """gpt.py writes benchmarks/results/gpt.json itself: read the worst line of each thread count."""
+    path = RESULTS / "gpt.json"
+    if not path.exists():
+        return [_row("GPT (SmolLM2) prefill/decode", "transformers (SDPA)", "time ours / anchor", None, "<=", 1.0)], {}
+    data = json.loads(path.read_text())
+    rows = []
+    for res in data.get("by_threads", []):
+        for ref in ("eager", "sdpa"):
+            worst = max(line[f"ratio_vs_{ref}"] for line in res["lines"].values())
+            t = res["threads"]
+            rows.append(_row(f"GPT (SmolLM2), worst of prefill/decode ({t} thread{'s' * (t > 1)})",
+                             f"transformers ({ref})", "time ours / anchor", worst, "<=", 1.0))
+    return rows, ({"gpt": data["by_threads"][0].get("steps", {})} if data.get("by_threads") else {})
+
+
+# quick modes: the whole table in about 10 minutes on 2 cores
+COMPONENTS = [
+    Component("rnn", ["--quick", "--threads", "1,2"], parse_rnn),
+    Component("word2vec", ["--tokens", "300000", "--epochs", "3", "--rounds", "1", "--step-tokens", "100000",
+                           "--step-seconds", "5", "--step-rounds", "1"], parse_word2vec),
+    Component("cooccurrence", ["--tokens", "300000", "--repeats", "2"], parse_cooccurrence),
+    Component("attention", ["--quick"], parse_attention),
+    Component("bert", ["--quick"], parse_bert),
+    Component("gpt", ["--quick"], parse_gpt),
+]
+
+
+# ------------------------------------------------------------------------------ running and saving
+def environment() -> dict:
+    """Date, machine, threads and versions, saved beside every result."""
+    import importlib.metadata as md
+
+    def version(name: str) -> str:
+        try:
+            return md.version(name)
+        except md.PackageNotFoundError:
+            return "absent"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.processor()
+    return {"date": time.strftime("%Y-%m-%d %H:%M %Z"),
+            "machine": {"platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(),
+                        "load_average": [round(x, 1) for x in os.getloadavg()]},
+            "threads": int(os.environ.get("OMP_NUM_THREADS", "2")),
+            "versions": {"python": platform.python_version(),
+                         **{n: version(n) for n in ("torch", "numpy", "gensim", "scikit-learn", "transformers")}}}
+
+
+def run(component: Component, timeout: float) -> dict:
+    script = HERE / f"{component.name}.py"
+    if not script.exists():
+        print(f"-- {component.name}: benchmarks/{script.name} is missing, skipped", file=sys.stderr)
+        return {}
+    cmd = [sys.executable, str(script), *component.args]
+    print(f"-- {component.name}: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"), "NEURALTEXT_PROGRESS": "0"}
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=HERE.parent)
+        out, code = proc.stdout, proc.returncode
+        err = proc.stderr[-2000:]
+    except subprocess.TimeoutExpired as exc:
+        out, code, err = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or ""), \
+            "timeout", f"no result within {timeout:.0f} s"
+    rows, steps = component.parse(out)
+    for row in rows:
+        row["status"] = "ok" if code == 0 else f"exit {code}"
+    result = {**environment(), "command": " ".join(cmd[1:]), "seconds": round(time.perf_counter() - start, 1),
+              "returncode": code, "rows": rows, "steps": steps, "stdout": out, "stderr_tail": err}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = "gpt_run" if component.name == "gpt" else component.name  # gpt.py owns results/gpt.json
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(f"   {result['seconds']:.0f} s, exit {code}", file=sys.stderr, flush=True)
+    return result
+
+
+def format_table(rows: list[dict]) -> str:
+    lines = ["| component | anchor | measure | ratio | target | met |", "|---|---|---|---:|---|---|"]
+    for r in rows:
+        ratio = "n/a" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        met = "n/a" if r["met"] is None else ("yes" if r["met"] else "**no**")
+        if r.get("status", "ok") != "ok":
+            met += f" ({r['status']})"
+        lines.append(f"| {r['component']} | {r['anchor']} | {r['measure']} | {ratio} | {r['target']} | {met} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", help="component names (default: all)")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds per script")
+    parser.add_argument("--table", action="store_true", help="print the saved table, run nothing")
+    args = parser.parse_args(argv)
+    summary_path = RESULTS / "summary.json"
+    if args.table:
+        summary = json.loads(summary_path.read_text())
+        print(f"{summary['date']}, {summary['machine']['cpu']}, {summary['threads']} threads\n")
+        print(format_table(summary["rows"]))
+        return 0
+    chosen = [c for c in COMPONENTS if not args.only or c.name in args.only]
+    start, env = time.perf_counter(), environment()
+    results = {c.name: run(c, args.timeout) for c in chosen}
+    rows = [row for r in results.values() for row in r.get("rows", [])]
+    summary = {**env, "minutes": round((time.perf_counter() - start) / 60, 1), "rows": rows,
+               "load_average_at_end": [round(x, 1) for x in os.getloadavg()]}
+    if not args.only:
+        summary_path.write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"\n{env['date']}, {env['machine']['cpu']} ({env['machine']['cores']} cores, load "
+          f"{env['machine']['load_average'][0]} at start), {env['threads']} threads, "
+          f"{summary['minutes']} min\n")
+    print(format_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
