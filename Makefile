@@ -1,7 +1,7 @@
 # Two commands on a fresh machine (Python 3.11 + pip):
 #   make book   -> _build/html/index.html (executes the notebooks, with a cache)
 #   make test   -> pytest: the companion's unit tests and nbval over every notebook in book/
-#   make bench  -> the benchmark scripts (ratios against gensim, torch.nn, scikit-learn ...)
+#   make bench  -> the benchmark scripts, one table of ratios (against gensim, torch.nn, scikit-learn ...)
 # Each one creates .venv on first use.
 
 PYTHON ?= python3
@@ -51,8 +51,9 @@ notebooks: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest tests --nbval-lax --nbval-current-env --nbval-cell-timeout=900 book
 
+# every benchmark in its quick mode (~10 min on 2 cores), one table; results in benchmarks/results/
 bench: $(STAMP)
-	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	$(PY) benchmarks/run_all.py
 
 clean:
 	rm -rf _build .pytest_cache
