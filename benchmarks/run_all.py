@@ -206,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{summary['date']}, {summary['machine']['cpu']}, {summary['threads']} threads\n")
         print(format_table(summary["rows"]))
         return 0
+    known = {c.name for c in COMPONENTS}
+    for extra in sorted(HERE.glob("*.py")):  # a script added later still runs, without a parsed row
+        if extra.stem not in known | {"run_all"} and not extra.stem.startswith("_"):
+            quick = ["--quick"] if "--quick" in extra.read_text() else []
+            COMPONENTS.append(Component(extra.stem, quick, lambda out: ([], {})))
     chosen = [c for c in COMPONENTS if not args.only or c.name in args.only]
     start, env = time.perf_counter(), environment()
     results = {c.name: run(c, args.timeout) for c in chosen}
