@@ -14,6 +14,7 @@ saves it with ``fig.savefig(path)``. The symbols are the chapters' (``h_t``, ``C
     diagrams.decoder_only_blocks()       # chapter 8, GPT-2 beside the Llama variant
     diagrams.kv_cache()                  # chapter 8, one generation step with a KV cache
     diagrams.rlhf_steps()                # chapter 9, SFT -> reward model -> PPO, and DPO
+    diagrams.ddp_diagram()               # appendix A, data-parallel training with torchrun
 
 The drawing helpers (`box`, `arrow`, `new_figure`) are public so that later chapters can add their
 own diagrams (BERT inputs, decoder-only block, RLHF steps) in the same style.
@@ -22,7 +23,8 @@ own diagrams (BERT inputs, decoder-only block, RLHF steps) in the same style.
 from __future__ import annotations
 
 __all__ = ["new_figure", "box", "arrow", "unrolled_rnn", "lstm_cell", "gru_cell",
-           "encoder_decoder_attention", "transformer_block", "bert_inputs", "decoder_only_blocks", "kv_cache", "rlhf_steps"]
+           "encoder_decoder_attention", "transformer_block", "bert_inputs", "decoder_only_blocks", "kv_cache", "rlhf_steps",
+           "ddp_diagram"]
 
 # one palette for the whole book: inputs, states, gates/operations, attention, outputs
 COLORS = {"input": "#dbe9f6", "state": "#fde7c8", "gate": "#d9f0d3", "op": "#f2f2f2",
@@ -406,4 +408,31 @@ def rlhf_steps():
             fontsize=FONTSIZE - 1)
     ax.text(7.0, -1.85, "DPO: steps 2 and 3 in one loss on the pairs (no reward model, no sampling)",
             ha="center", color="tab:red", fontsize=FONTSIZE - 1)
+    return fig
+
+
+def ddp_diagram(n_processes: int = 2):
+    """Data-parallel training (``DistributedDataParallel`` under ``torchrun``): each process holds a
+    full copy of the model and its own shard of every global batch; after the backward pass the
+    gradients are averaged over the processes (all-reduce), so every copy takes the same step."""
+    width = 4.2
+    xs = [2.1 + width * p for p in range(n_processes)]
+    fig, ax = new_figure(1.6 + 4.2 * n_processes, 6.0, (-0.2, xs[-1] + 2.3), (-1.0, 6.3))
+    box(ax, ((xs[0] + xs[-1]) / 2, 5.7), "global batch of $P \\cdot B$ examples (DistributedSampler)",
+        width * n_processes - 0.4, 0.55, "input")
+    for p, x in enumerate(xs):
+        arrow(ax, (x, 5.4), (x, 4.95), f"shard {p}", text_offset=(0.1, 0.0))
+        box(ax, (x, 4.3), f"process {p}: model copy $\\theta$\nforward on $B$ examples", 3.4, 0.8, "state")
+        arrow(ax, (x, 3.88), (x, 3.35))
+        box(ax, (x, 3.05), f"backward: $g_{p}$", 3.4, 0.55, "gate")
+        arrow(ax, (x, 2.76), (x, 1.95))
+        box(ax, (x, 0.0), "optimiser step\n$\\theta \\leftarrow \\theta - \\eta\\, g$", 3.4, 0.8, "output")
+    box(ax, ((xs[0] + xs[-1]) / 2, 1.55), "all-reduce: $g = \\frac{1}{P} \\sum_p g_p$  (gloo on CPUs, nccl on GPUs)",
+        width * n_processes - 0.4, 0.7, "attention")
+    for x in xs:
+        arrow(ax, (x, 1.2), (x, 0.42))
+    ax.text((xs[0] + xs[-1]) / 2, -0.75, "identical steps keep the copies identical; rank 0 logs and saves",
+            ha="center", fontsize=FONTSIZE - 1, color="tab:blue")
+    ax.set_title(f"Data-parallel training on {n_processes} processes (torchrun + DistributedDataParallel)",
+                 fontsize=FONTSIZE + 1)
     return fig
