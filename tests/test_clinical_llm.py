@@ -1,0 +1,103 @@
+"""The LLM backends on two short reports (SmolLM2-135M loaded once), and the hand-made constraint mask."""
+
+from __future__ import annotations
+
+import regex
+import pytest
+
+from neuraltext.usecases.clinical_constrain import _byte_decoder, allowed_tokens, token_bytes
+from neuraltext.usecases.clinical_data import Report
+from neuraltext.usecases.clinical_extract import Extractor
+from neuraltext.usecases.clinical_pipeline import read_results, run_pipeline
+from neuraltext.usecases.clinical_schema import KEYS
+
+
+def test_allowed_tokens_follow_the_partial_match_and_handle_split_utf8():
+    vocab = [b"T", b"T1", b"1", b" N", b"N0", b"x", "é".encode()[:1], "é".encode()[1:], None]
+    tnm = regex.compile(r"T[0-4] N[0-3]")
+    assert allowed_tokens(tnm, b"", vocab) == [0, 1]
+    assert allowed_tokens(tnm, b"T", vocab) == [2]
+    assert allowed_tokens(tnm, b"T1", vocab) == [3]
+    word = regex.compile(r"(é|e)t")
+    assert 6 in allowed_tokens(word, b"", vocab)          # half of "é": may still complete
+    assert allowed_tokens(word, "é".encode()[:1], vocab) == [7]
+    assert len(_byte_decoder()) == 256
+
+
+def test_token_bytes_of_the_packaged_tokenizer():
+    from neuraltext.pretrained import ModelNotAvailableError, load_tokenizer
+
+    try:
+        tok = load_tokenizer("smollm2-135m-instruct")
+    except ModelNotAvailableError as err:
+        pytest.skip(str(err))
+    vocab = token_bytes(tok)
+    ids = tok("Prélevé le 01/12/2016", add_special_tokens=False)["input_ids"]
+    assert b"".join(vocab[i] for i in ids).decode("utf-8") == "Prélevé le 01/12/2016"
+    assert vocab[tok.eos_token_id] is None
+
+
+# ------------------------------------------------------------------ SmolLM2 on two short reports
+CA = Report(id="P9_CA_00_20161201", type="CA", text=(
+    "Prélevé le 01/12/2016\nEnregistré le 01/12/2016\n\nExamen n° [REDACTED]\n\nCR édité le : 05/12/2016\n"
+    "Validé le : 05/12/2016\n\nLocalisation du prélèvement : Biopsie du psoas droit\n\n"
+    "Diagnostic : Métastase d'un carcinome épidermoïde bien différencié de l'exo col\n"))
+CC = Report(id="P9_CC_01_20180824", type="CC", text=(
+    "Consultation du 24/08/2018\n\nVu en consultation pour un adénocarcinome pulmonaire métastatique au "
+    "niveau osseux et ganglionnaire.\n\nAntécédents\n\n- carcinome épidermoïde ORL (2014)\n\nHistoire de la "
+    "maladie\n\nAdénocarcinome pulmonaire diagnostiqué le 26 novembre 2015. Classification T1b N0 M1, stade IV.\n"
+    "\nSigné électroniquement le 03/09/2018 par le Dr [REDACTED]\n"))
+
+
+@pytest.fixture(scope="module")
+def smollm():
+    from neuraltext.pretrained import ModelNotAvailableError, load_causal_lm
+
+    try:
+        return load_causal_lm("smollm2-135m-instruct")
+    except ModelNotAvailableError as err:
+        pytest.skip(str(err))
+
+
+def test_constrained_llm_runs_the_whole_pipeline_offline_with_a_retry_pass(smollm, tmp_path, socket_disabled):
+    from neuraltext.usecases.clinical_extract import ExtractConfig
+    from neuraltext.usecases.clinical_llm import TransformersBackend
+
+    backend = TransformersBackend(smollm, mode="constrained")
+    ex = Extractor(backend, ExtractConfig(context=128))  # the report does not fit 128 tokens: pass 2 (512)
+    assert ex.contexts == (128, 512)
+    run_pipeline([CA], ex, tmp_path / "r.jsonl")
+    (record,) = read_results(tmp_path / "r.jsonl")
+    assert record["passes"] == 2 and record["state"] != "failed"
+    values = record["values"]
+    # constrained answers are valid by construction and come from the report
+    assert values["date_creation"] in ("2016-12-01", "2016-12-05")
+    assert values["grade_histologique"] == "bien différencié"  # the only grade written in the report
+    assert values["site_biopsie"] in ("psoas droit", "exo col")
+    assert not [f for f in record["flags"].values() if f.startswith("possible hallucination")]
+    too_small = Extractor(backend, ExtractConfig(context=32)).extract(CA)
+    assert too_small["state"] == "failed" and "does not fit the 128-token context" in too_small["reason"]
+
+
+def test_outlines_regex_key_and_candidate_tnm(smollm):
+    from neuraltext.usecases.clinical_llm import TransformersBackend
+    from neuraltext.usecases.clinical_validate import parse_answer
+
+    backend = TransformersBackend(smollm, mode="constrained", max_new_tokens=12)
+    assert backend.answer(CC, "TNM", 1024) == ("T1b N0 M1", False)  # the only candidate in the report
+    raw, _ = backend.answer(CC, "site_metastatique", 1024)  # decoded under the regex by outlines
+    sites = parse_answer("site_metastatique", raw)
+    assert isinstance(sites, list) and set(sites) <= {"os", "foie", "poumon", "cerveau", "ganglionnaire",
+                                                       "surrénale", "plèvre", "péritoine"}
+
+
+def test_free_llm_output_is_parsed_or_recorded_as_a_failure(smollm):
+    from neuraltext.usecases.clinical_llm import TransformersBackend
+
+    backend = TransformersBackend(smollm, mode="free", max_new_tokens=12)
+    record = Extractor(backend).extract(CC)
+    assert record["state"] in ("extracted", "extracted_with_flags", "failed")
+    assert set(record["values"]) == set(KEYS["CC"]) | {"CR", "document_type"}
+    for key, flag in record["flags"].items():
+        assert flag.split(":")[0] in ("failed", "possible hallucination", "not found in the report")
+        assert "Consultation du" not in flag
