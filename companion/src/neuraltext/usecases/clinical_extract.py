@@ -47,8 +47,9 @@ STATES = ("extracted", "extracted_with_flags", "failed")
 class ContextTooLong(Exception):
     """The prompt of a report does not fit the pass's context (carries token counts, never text)."""
 
-    def __init__(self, needed: int, context: int):
-        super().__init__(f"prompt of {needed} tokens does not fit a {context}-token context")
+    def __init__(self, needed: int | None, context: int):
+        size = f"of {needed} tokens " if needed is not None else ""
+        super().__init__(f"prompt {size}does not fit a {context}-token context")
         self.needed, self.context = needed, context
 
 
@@ -100,7 +101,8 @@ class Extractor:
             except ContextTooLong as err:
                 for k in keys:
                     errors[k] = "too long for the context"
-                return f"report of {err.needed} tokens does not fit the {err.context}-token context"
+                size = f"of {err.needed} tokens " if err.needed is not None else ""
+                return f"report {size}does not fit the {err.context}-token context"
             if error is None:
                 values[key] = value
                 errors.pop(key, None)

@@ -38,7 +38,7 @@ from neuraltext.data.dates import find_dates
 from neuraltext.usecases.clinical_extract import ContextTooLong
 from neuraltext.usecases.clinical_schema import DATE_KEYS, ENUMS, KEYS, MET_SITES, TNM_PATTERN, normalize_tnm
 
-__all__ = ["SYSTEM", "QUESTIONS", "REGEX", "SITE_TERMS", "HISTOLOGY_TERMS", "TransformersBackend", "build_prompt"]
+__all__ = ["SYSTEM", "QUESTIONS", "REGEX", "SITE_TERMS", "HISTOLOGY_TERMS", "TransformersBackend", "build_prompt", "key_candidates"]
 
 SYSTEM = {
     "CA": "Tu es un assistant d'extraction d'informations médicales. Voici un compte rendu "
@@ -107,6 +107,30 @@ def _lines(text: str) -> list[str]:
         if 15 <= len(line) <= 200 and not find_dates(line) and "[REDACTED]" not in line:
             out.append(line.rstrip("."))
     return list(dict.fromkeys(out))
+
+
+def key_candidates(report, key: str) -> tuple[list[str], bool] | None:
+    """The candidate answers of ``key`` in ``report`` and whether to score per token; ``None``
+    when the key is decoded under a regex instead."""
+    low = report.text.lower()
+    if key in ENUMS:
+        options = list(ENUMS[key])
+        if key in ("stade_tumeur", "grade_histologique", "decision"):  # those written in the report, if any
+            present = [o for o in options if re.search(rf"(?<![\w-]){re.escape(o.lower())}(?![\w-])", low)]
+            options = present or options
+        return options, False
+    if key == "TNM":
+        found = [normalize_tnm(m.group(0)) for m in re.finditer(TNM_PATTERN, report.text)]
+        return (list(dict.fromkeys(found)), False) if found else None
+    if key in DATE_KEYS:
+        return list(dict.fromkeys(report.text[s:e] for s, e, _ in find_dates(report.text))), False
+    if key in _LINE_KEYS:
+        return _lines(report.text), True
+    if key in ("site_primitif", "site_biopsie"):
+        return [t for t in SITE_TERMS if t in low], False
+    if key == "type_histologique":
+        return [t for t in HISTOLOGY_TERMS if t in low], False
+    return None
 
 
 class TransformersBackend:
@@ -191,27 +215,8 @@ class TransformersBackend:
 
     # ---------------------------------------------------------------------------- the backend API
     def candidates(self, report, key: str) -> tuple[list[str], bool] | None:
-        """The candidate answers of ``key`` in ``report`` and whether to score per token; ``None``
-        when the key is decoded under a regex instead."""
-        low = report.text.lower()
-        if key in ENUMS:
-            options = list(ENUMS[key])
-            if key in ("stade_tumeur", "grade_histologique", "decision"):  # those written in the report, if any
-                present = [o for o in options if re.search(rf"(?<![\w-]){re.escape(o.lower())}(?![\w-])", low)]
-                options = present or options
-            return options, False
-        if key == "TNM":
-            found = [normalize_tnm(m.group(0)) for m in re.finditer(TNM_PATTERN, report.text)]
-            return (list(dict.fromkeys(found)), False) if found else None
-        if key in DATE_KEYS:
-            return list(dict.fromkeys(report.text[s:e] for s, e, _ in find_dates(report.text))), False
-        if key in _LINE_KEYS:
-            return _lines(report.text), True
-        if key in ("site_primitif", "site_biopsie"):
-            return [t for t in SITE_TERMS if t in low], False
-        if key == "type_histologique":
-            return [t for t in HISTOLOGY_TERMS if t in low], False
-        return None
+        """See :func:`key_candidates`."""
+        return key_candidates(report, key)
 
     def answer(self, report, key: str, context: int) -> tuple[str, bool]:
         if key not in KEYS.get(report.type, ()):
