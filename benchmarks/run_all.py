@@ -199,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="component names (default: all)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per script")
     parser.add_argument("--table", action="store_true", help="print the saved table, run nothing")
+    parser.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results)")
     args = parser.parse_args(argv)
+    global RESULTS
+    RESULTS = args.out or RESULTS
     summary_path = RESULTS / "summary.json"
     if args.table:
         summary = json.loads(summary_path.read_text())
