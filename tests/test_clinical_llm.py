@@ -22,6 +22,9 @@ def test_allowed_tokens_follow_the_partial_match_and_handle_split_utf8():
     assert 6 in allowed_tokens(word, b"", vocab)          # half of "é": may still complete
     assert allowed_tokens(word, "é".encode()[:1], vocab) == [7]
     assert len(_byte_decoder()) == 256
+    quote = "’".encode()  # three bytes: an unfinished one is never allowed, the whole character is
+    any_text = regex.compile(r".{0,5}")
+    assert allowed_tokens(any_text, b"", [quote[:2], quote]) == [1]
 
 
 def test_token_bytes_of_the_packaged_tokenizer():

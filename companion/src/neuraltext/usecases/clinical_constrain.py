@@ -14,7 +14,8 @@ The ``regex`` module answers "can this string still become a match?" with
   (``Ġ`` for a space): :func:`token_bytes` maps them back;
 * a token may end in the middle of a UTF-8 character (``é`` is two bytes, sometimes two tokens): an
   unfinished character is allowed when *some* character it could become keeps the partial match
-  (all 64 tried for two-byte characters, which covers French; longer ones approximated).
+  (all 64 tried for two-byte characters, which covers French letters; three- and four-byte
+  characters are allowed only when a token completes them -- conservative, never wrong).
 
 The pipeline uses the maintained library (``outlines``: it compiles the regex to an automaton over
 the vocabulary once, instead of testing every token at every step); this module is for seeing it.
@@ -84,7 +85,7 @@ def _possible(pattern: regex.Pattern, data: bytes) -> bool:
         if need == 2:  # 64 possible characters: try them all
             return any(pattern.fullmatch(text + bytes([tail[0], c]).decode("utf-8"), partial=True) is not None
                        for c in range(0x80, 0xC0))
-        return pattern.fullmatch(text, partial=True) is not None  # 3-4 byte characters: approximate
+        return False  # 3-4 byte characters (’, …, emoji) only as whole tokens: conservative, exact for French
     return False
 
 
