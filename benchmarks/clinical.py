@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("--rules-reports", type=int, default=300, help="patients for the rules-only evaluation")
     parser.add_argument("--no-llm", action="store_true")
     parser.add_argument("--out", default=None, help="write the tables as JSON here")
+    parser.add_argument("--retry", action="store_true", help="also time the 4x retry pass on one long report")
     args = parser.parse_args()
 
     groups = {"dev styles (A, B)": ("A", "B"), "held-out style (C)": ("C",)}
@@ -79,6 +80,17 @@ def main() -> None:
     summary = table.groupby(["group", "backend"])[["exact", "f1"]].mean().round(3)
     print(summary.to_string())
     results["per_field"] = table.to_dict(orient="records")
+
+    if args.retry and not args.no_llm:
+        long = next(r for r in synthetic_reports(400, seed=2028, p_long=0.05)
+                    if len(pair[0](r.text)["input_ids"]) > 2048)
+        backend = TransformersBackend(pair, mode="constrained")
+        records, seconds = run(backend, [long])
+        results["retry_pass"] = {"tokens": len(pair[0](long.text)["input_ids"]), "seconds": seconds,
+                                 "passes": records[0]["passes"], "state": records[0]["state"],
+                                 "tokens_per_s": backend.tokens_processed / seconds}
+        print(f"retry pass: a {results['retry_pass']['tokens']}-token report, passes={records[0]['passes']}, "
+              f"{seconds:.1f} s, {backend.tokens_processed / seconds:.0f} model tokens/s", flush=True)
 
     rules_reports = synthetic_reports(args.rules_reports, seed=2027)
     records, seconds = run(RulesBackend(), rules_reports)
