@@ -188,3 +188,13 @@ def test_checkpoint_at_the_end_resumes_to_nothing_more(tmp_path):
     before = [p.clone() for p in model.parameters()]
     history = _run(tmp_path, model, resume=True)
     assert history.steps == 12 and all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_gradients_left_before_training_do_not_leak_into_the_first_step():
+    batches = _regression(2)
+    clean, dirty = nn.Linear(4, 1), nn.Linear(4, 1)
+    dirty.load_state_dict(clean.state_dict())
+    (dirty.weight.sum() * 1e3).backward()  # e.g. a demonstration cell called backward() earlier
+    for m in (clean, dirty):
+        train(m, _mse, batches, optimizer=torch.optim.SGD(m.parameters(), lr=0.1), device="cpu")
+    assert torch.equal(clean.weight, dirty.weight) and torch.equal(clean.bias, dirty.bias)

@@ -220,6 +220,7 @@ class _Loop:
     net: nn.Module  # what loss_fn receives: the model, or its DistributedDataParallel wrapper
     loss_fn: Callable[[nn.Module, Any], torch.Tensor]
     optimizer: torch.optim.Optimizer
+    params: list[nn.Parameter]  # the model's trainable parameters (clipped together)
     scheduler: Any
     scaler: torch.amp.GradScaler
     device: torch.device
@@ -262,6 +263,7 @@ def _optimizer_step(loop: _Loop, micro_batches: list[Any]) -> None:
     """One optimiser step on the mean gradient of ``micro_batches`` (gradient accumulation)."""
     k = len(micro_batches)
     total = None
+    loop.optimizer.zero_grad(set_to_none=True)  # (gradients left by code outside the loop too)
     for i, batch in enumerate(micro_batches):
         # under DDP, only the last micro-batch all-reduces the gradients (the others just accumulate)
         no_sync = getattr(loop.net, "no_sync", None)
@@ -272,12 +274,10 @@ def _optimizer_step(loop: _Loop, micro_batches: list[Any]) -> None:
             loop.scaler.scale(loss / k if k > 1 else loss).backward()
         total = loss.detach() if total is None else total + loss.detach()
     loop.scaler.unscale_(loop.optimizer)
-    params = [p for g in loop.optimizer.param_groups for p in g["params"]]
-    norm = torch.nn.utils.clip_grad_norm_(params, loop.max_norm)  # a device tensor: no sync
+    norm = torch.nn.utils.clip_grad_norm_(loop.params, loop.max_norm)  # a device tensor: no sync
     lr = loop.optimizer.param_groups[0]["lr"]
     loop.scaler.step(loop.optimizer)  # (with float16's GradScaler this step synchronises, unavoidably)
     loop.scaler.update()
-    loop.optimizer.zero_grad(set_to_none=True)
     if loop.scheduler is not None:
         loop.scheduler.step()
     loop.step += 1
@@ -439,6 +439,9 @@ def train(
         checkpoint: file to save to (rank 0, atomically) every ``checkpoint_every`` steps, at the end
             of each epoch and at the end.
         resume: True (from ``checkpoint``, if the file exists) or a path: continue that run exactly.
+            Exact when the batches are a list, a ``DataLoader`` (``DistributedSampler`` or global-RNG
+            shuffling), or a callable that draws its randomness from the global generators; a callable
+            keeping its own generator or epoch counter in a closure restarts from its first epoch.
         seed: if given, :func:`neuraltext.utils.set_seed` first (Python, NumPy, torch).
 
     Returns:
@@ -489,7 +492,7 @@ def _setup(model: nn.Module, loss_fn: Callable, batches: Any, *, epochs: int, lr
                                     decay)
     autocast, amp_dtype, use_scaler = amp_settings(device, amp)
     history = history if history is not None else TrainHistory()
-    return _Loop(model=model, net=dist_utils.wrap(model, device), loss_fn=loss_fn, optimizer=optimizer,
+    return _Loop(model=model, net=dist_utils.wrap(model, device), loss_fn=loss_fn, optimizer=optimizer, params=params,
                  scheduler=scheduler, scaler=torch.amp.GradScaler(device.type, enabled=use_scaler),
                  device=device, autocast=(autocast, amp_dtype),
                  max_norm=clip_norm if clip_norm is not None else math.inf,
