@@ -31,7 +31,7 @@ pairs are in :mod:`neuraltext.bert_pretraining`; classification and sentence emb
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
