@@ -226,3 +226,23 @@ def test_bf16_autocast_trains_every_chapter_model(build):
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert history.steps == 1 and torch.isfinite(torch.tensor(history.loss)).all()
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_shard_loader_reshuffles_each_epoch_through_the_loop():
+    """In one process shard_loader covers the whole dataset; train() calls set_epoch, so each epoch
+    sees every example once, in a new order (without set_epoch both orders would be equal)."""
+    from torch.utils.data import TensorDataset
+
+    from neuraltext.distributed import shard_loader
+
+    X = torch.arange(12, dtype=torch.float32).unsqueeze(1)
+    seen = []
+
+    def loss_fn(m, b):
+        seen.append(b[0].squeeze(1).tolist())
+        return nn.functional.mse_loss(m(b[0]), b[1])
+
+    train(nn.Linear(1, 1), loss_fn, shard_loader(TensorDataset(X, X), batch_size=4, seed=0), epochs=2,
+          device="cpu")
+    first, second = sum(seen[:3], []), sum(seen[3:], [])
+    assert sorted(first) == sorted(second) == list(range(12)) and first != second
