@@ -121,6 +121,14 @@ def parse_gpt(out: str) -> tuple[list[dict], dict]:
     return rows, ({"gpt": data["by_threads"][0].get("steps", {})} if data.get("by_threads") else {})
 
 
+def output_only(name: str) -> Callable[[str], tuple[list[dict], dict]]:
+    """For a script without an anchor ratio (a quality or throughput benchmark): one row, output kept."""
+    def parse(out: str) -> tuple[list[dict], dict]:
+        return [{"component": name, "anchor": "-", "measure": "see its JSON (stdout)", "ratio": None,
+                 "target": "-", "met": None}], {}
+    return parse
+
+
 # quick modes: the whole table in about 10 minutes on 2 cores
 COMPONENTS = [
     Component("rnn", ["--quick", "--threads", "1,2"], parse_rnn),
@@ -130,6 +138,7 @@ COMPONENTS = [
     Component("attention", ["--quick"], parse_attention),
     Component("bert", ["--quick"], parse_bert),
     Component("gpt", ["--quick"], parse_gpt),
+    Component("clinical", ["--no-llm", "--rules-reports", "100"], output_only("clinical extraction (rules backend)")),
 ]
 
 
@@ -187,7 +196,7 @@ def format_table(rows: list[dict]) -> str:
     lines = ["| component | anchor | measure | ratio | target | met |", "|---|---|---|---:|---|---|"]
     for r in rows:
         ratio = "n/a" if r["ratio"] is None else f"{r['ratio']:.2f}"
-        met = "n/a" if r["met"] is None else ("yes" if r["met"] else "**no**")
+        met = "-" if r["met"] is None else ("yes" if r["met"] else "**no**")
         if r.get("status", "ok") != "ok":
             met += f" ({r['status']})"
         lines.append(f"| {r['component']} | {r['anchor']} | {r['measure']} | {ratio} | {r['target']} | {met} |")
@@ -213,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     for extra in sorted(HERE.glob("*.py")):  # a script added later still runs, without a parsed row
         if extra.stem not in known | {"run_all"} and not extra.stem.startswith("_"):
             quick = ["--quick"] if "--quick" in extra.read_text() else []
-            COMPONENTS.append(Component(extra.stem, quick, lambda out: ([], {})))
+            COMPONENTS.append(Component(extra.stem, quick, output_only(extra.stem)))
     chosen = [c for c in COMPONENTS if not args.only or c.name in args.only]
     start, env = time.perf_counter(), environment()
     results = {c.name: run(c, args.timeout) for c in chosen}
