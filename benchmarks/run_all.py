@@ -63,7 +63,7 @@ def parse_rnn(out: str) -> tuple[list[dict], dict]:
         steps[f"LSTM, {threads} thread(s)"] = [
             {"step": m.group(1).strip(), "median ms": float(m.group(2)), "x torch.nn.LSTM": float(m.group(4))}
             for m in re.finditer(r"^(.{46}) +([\d.]+) +([\d.]+) +([\d.]+)x$", block, re.M)]
-    return rows, steps
+    return rows or [_row("LSTM fwd+bwd", "torch.nn.LSTM", "time ours / anchor", None, "<=", 1.25)], steps
 
 
 def parse_word2vec(out: str) -> tuple[list[dict], dict]:
