@@ -128,6 +128,7 @@ SENTENCES = ["The mole dug a tunnel under the garden.", "One mole of carbon diox
              "Take a biopsy of the mole.", "Mon frère est à la retraite depuis longtemps, il jardine."]
 
 
+@pytest.mark.pretrained
 def test_minilm_equals_transformers(minilm):
     ref = transformers.AutoModel.from_pretrained(_minilm_path()).eval()
     batch = minilm.tokenizer(SENTENCES, padding=True, return_tensors="pt")
@@ -151,6 +152,7 @@ def _minilm_path():
     return resolve("all-minilm-l6-v2").path
 
 
+@pytest.mark.pretrained
 def test_encode_checks_and_prefix(minilm):
     one = encode(minilm, ["passage: bonjour"], pooling="mean", progress=False)
     torch.testing.assert_close(encode(minilm, ["bonjour"], pooling="mean", prefix="passage: ", progress=False), one)
@@ -329,6 +331,7 @@ def test_classifier_heads_and_losses():
         BertClassifier(bert, 2, pooling="max")
 
 
+@pytest.mark.pretrained
 def test_classifier_predict_proba(minilm):
     clf = BertClassifier(minilm, n_labels=3, multilabel=False)
     p = clf.predict_proba(["un", "deux mots", "trois mots ici"])
@@ -350,6 +353,7 @@ def test_pretraining_loss_on_chosen_positions_equals_the_full_loss():
                                mlm_loss(mlm_logits, labels) + nsp_loss(nsp_logits, batch["is_next"]), **TOL)
 
 
+@pytest.mark.pretrained
 def test_word_vectors_average_the_pieces_of_the_word(minilm):
     from neuraltext.bert_finetune import word_vectors
 
