@@ -13,6 +13,9 @@ STAMP  := $(VENV)/.neuraltext-installed
 # CPU threads: the course machines have 2 cores.
 export OMP_NUM_THREADS ?= 2
 export NEURALTEXT_PROGRESS ?= 0
+# no tqdm bars (transformers' "Loading weights" included) in executed notebooks: they would be saved
+# as widgets whose page loads scripts from a CDN
+export TQDM_DISABLE ?= 1
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false

@@ -54,6 +54,24 @@ def write_notebook(path: str | Path, cells: list) -> Path:
     return path
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def strip_widgets(nb) -> int:
+    """Drop progress-bar widget outputs and widget state (they make the rendered page load scripts
+    from a CDN); return how many outputs were removed. The text fallback of a bar is dropped too:
+    progress output is never part of a chapter's content."""
+    removed = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        keep = [o for o in cell.get("outputs", []) if WIDGET_VIEW not in o.get("data", {})]
+        removed += len(cell.get("outputs", [])) - len(keep)
+        cell["outputs"] = keep
+    nb.metadata.pop("widgets", None)
+    return removed
+
+
 def execute(path: str | Path, timeout: int = 900) -> float:
     """Execute a notebook in place (working directory: its folder); return the seconds it took."""
     from nbclient import NotebookClient
@@ -62,9 +80,11 @@ def execute(path: str | Path, timeout: int = 900) -> float:
     nb = nbformat.read(path, as_version=4)
     os.environ.setdefault("NEURALTEXT_PROGRESS", "0")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # transformers' "Loading weights" bars too
     start = time.time()
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
+    strip_widgets(nb)
     for i, cell in enumerate(nb.cells):  # stable ids keep diffs small
         cell["id"] = f"cell-{i}"
     nbformat.write(nb, path)
