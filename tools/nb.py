@@ -2,6 +2,7 @@
 
     python tools/nb.py execute book/03_word2vec.ipynb   # run top to bottom, save outputs in place
     python tools/nb.py execute --timeout 1800 book/04_rnn.ipynb   # per-cell limit (default 900 s)
+    python tools/nb.py strip-widgets book/*.ipynb       # drop progress-bar widgets from saved outputs
 
 From Python (e.g. a throwaway script that drafts a chapter):
 
@@ -93,7 +94,14 @@ def execute(path: str | Path, timeout: int = 900) -> float:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    if len(args) >= 2 and args[0] == "execute":
+    if len(args) >= 2 and args[0] == "strip-widgets":
+        for p in args[1:]:
+            nb = nbformat.read(p, as_version=4)
+            n = strip_widgets(nb)
+            if n or "widgets" in nb.metadata:
+                nbformat.write(nb, p)
+            print(f"{p}: {n} widget outputs removed")
+    elif len(args) >= 2 and args[0] == "execute":
         limit = 900
         if args[1] == "--timeout":
             limit, args = int(args[2]), args[:1] + args[3:]
