@@ -18,7 +18,10 @@ Measured here (2026-11-30, shared 2-core machine, load 13-21, one thread, ``--pe
     llm-constrained    0.028          22              0.66              0.64
 
 i.e. ~115 s a report free (8 keys x up to 24 generated tokens) and ~35 s constrained (candidate
-scoring over the shared report prefix). Rules on 1,207 reports: 294 reports/s. Not measured: our
+scoring over the shared report prefix). Rules on 1,207 reports: 294 reports/s. Retry pass
+(``--retry``'s measurement, constrained): a 4,252-token RC report skips pass 1 (2,048 tokens, too
+long: no model call) and takes 262 s in pass 2 (8,192 tokens), 22 model tokens/s, against 11 s and
+44 tokens/s for a 180-token RC report. Not measured: our
 own Llama code against transformers for the same model, the gemma-3-270m GGUF model.
 """
 
