@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from torch import nn
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, precision_recall_fscore_support
@@ -67,11 +68,11 @@ FAMILIES: dict[str, tuple[Callable[[int], object], dict[str, list]]] = {
         {"C": [1.0, 10.0], "l1_ratio": [0.1, 0.5]},
     ),
     "Gradient Boosting": (
-        lambda seed: GradientBoostingClassifier(max_depth=3, random_state=seed),
+        lambda seed: GradientBoostingClassifier(max_depth=3, max_features="sqrt", random_state=seed),
         {"learning_rate": [0.1, 0.3], "n_estimators": [50, 100]},
     ),
     "Random Forest": (
-        lambda seed: RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1),
+        lambda seed: RandomForestClassifier(n_estimators=50, random_state=seed, n_jobs=1),
         {"max_features": ["sqrt", 0.2], "bootstrap": [True, False]},
     ),
     "SVC": (
@@ -83,12 +84,13 @@ FAMILIES: dict[str, tuple[Callable[[int], object], dict[str, list]]] = {
 QUICK_GRIDS: dict[str, dict[str, list]] = {
     "Elasticnet lr": {"C": [1.0, 10.0]},
     "Gradient Boosting": {"learning_rate": [0.1, 0.3]},
-    "Random Forest": {"max_features": ["sqrt", 0.2]},
+    "Random Forest": {"max_features": ["sqrt", "log2"]},
     "SVC": {"kernel": ["rbf", "linear"]},
 }
 
 
-def classical_model(family: str, seed: int = 0, inner_folds: int = 3, grid: dict | None = None) -> GridSearchCV:
+def classical_model(family: str, seed: int = 0, inner_folds: int = 3, grid: dict | None = None,
+                    n_jobs: int | None = None) -> GridSearchCV:
     """One family, one-vs-rest over the labels, tuned by an inner ``inner_folds``-fold grid search
     on micro-F1 (``grid``: the study's hyper-parameters, :data:`FAMILIES`' grid by default). Features
     are scaled by their maximum absolute value (keeps TF-IDF sparse)."""
@@ -98,7 +100,7 @@ def classical_model(family: str, seed: int = 0, inner_folds: int = 3, grid: dict
     grid = default_grid if grid is None else grid
     model = make_pipeline(MaxAbsScaler(), OneVsRestClassifier(make(seed)))
     param_grid = {f"onevsrestclassifier__estimator__{k}": v for k, v in grid.items()}
-    return GridSearchCV(model, param_grid, scoring="f1_micro", cv=inner_folds, n_jobs=1)
+    return GridSearchCV(model, param_grid, scoring="f1_micro", cv=inner_folds, n_jobs=n_jobs)
 
 
 def _decide(model, X) -> np.ndarray:
@@ -157,20 +159,25 @@ def predict(model, X) -> np.ndarray:
 
 def evaluate_split(train_texts: Sequence[str], y_train: np.ndarray, test_texts: Sequence[str], y_test: np.ndarray,
                    families: Sequence[str] = tuple(FAMILIES), embeddings: tuple | None = None,
-                   grids: dict[str, dict] | None = None, seed: int = 0, progress: bool = True) -> dict:
+                   grids: dict[str, dict] | None = None, seed: int = 0, progress: bool = True,
+                   n_jobs: int | None = None, tfidf: bool = True) -> dict:
     """The study's protocol on one train/test split: every family tuned by inner CV on the training
     part, scored on the test part, on TF-IDF and (given ``embeddings=(E_train, E_test)``) on BERT
-    vectors. Returns ``{method: {"report": DataFrame, "params": dict, "model": fitted}}``."""
+    vectors (``tfidf=False``: the BERT vectors only). ``n_jobs``: grid points fitted in parallel (joblib processes; 2 on a 2-core machine).
+    Returns ``{method: {"report": DataFrame, "params": dict, "model": fitted}}``."""
     from neuraltext.utils import progress as bar
 
-    views = {"TF-IDF": tfidf_features(train_texts, test_texts)}
+    views = {"TF-IDF": tfidf_features(train_texts, test_texts)} if tfidf else {}
     if embeddings is not None:
         views["BERT"] = embeddings
+    if not views:
+        raise ValueError("nothing to evaluate: tfidf=False and no embeddings given")
     jobs = [(view, family) for view in views for family in families]
     out = {}
     for view, family in bar(jobs, desc="models", disable=not progress):
         X_train, X_test = views[view]
-        model = classical_model(family, seed=seed, grid=(grids or {}).get(family)).fit(X_train, y_train)
+        model = classical_model(family, seed=seed, grid=(grids or {}).get(family), n_jobs=n_jobs)
+        model.fit(X_train, y_train)
         params = {k.split("__")[-1]: v for k, v in model.best_params_.items()}
         out[f"{family} | {view}"] = {"report": per_label_report(y_test, _decide(model, X_test)),
                                      "params": params, "model": model}
@@ -274,18 +281,62 @@ def study_layout(summary: pd.DataFrame, score: str = "f1") -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- fine-tuning
+class _TopOfEncoder(nn.Module):
+    """The trainable part when only the top ``k`` blocks are fine-tuned: those blocks and the head,
+    fed the (cached) hidden states that the frozen blocks below them produce."""
+
+    def __init__(self, clf, k: int):
+        super().__init__()
+        blocks = list(clf.bert.encoder)
+        self.blocks = nn.ModuleList(blocks[len(blocks) - k:])  # the same modules as in clf
+        self.head = clf.head
+
+    def forward(self, h, mask):
+        from neuraltext.bert_finetune import pool
+
+        padding = mask == 0
+        for block in self.blocks:
+            h = block(h, key_padding_mask=padding)
+        return self.head(pool(h, mask, "mean"))
+
+
+def _frozen_states(clf, texts, k, batch_size, max_length, device):
+    """Hidden states after the frozen bottom of the encoder (eval mode, no gradient), once: they
+    are the same in every epoch, so fine-tuning the top ``k`` blocks costs k blocks per step, not 12."""
+    import torch
+
+    from neuraltext.bert_finetune import tokenize_batch
+
+    bert = clf.bert.eval()
+    bottom = list(bert.encoder)[: len(bert.encoder) - k]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths, little padding
+    cached = []
+    with torch.no_grad():
+        for s in range(0, len(order), batch_size):
+            idx = order[s:s + batch_size]
+            b = tokenize_batch(clf.tokenizer, [texts[i] for i in idx], max_length, device)
+            h = bert.embeddings(b["input_ids"], b.get("token_type_ids"))
+            padding = b["attention_mask"] == 0
+            for block in bottom:
+                h = block(h, key_padding_mask=padding)
+            cached.append((idx, h, b["attention_mask"]))
+    return cached
+
+
 def fine_tune(train_texts: Sequence[str], y_train: np.ndarray, model_name: str = "multilingual-e5-small",
-              epochs: int = 3, lr: float = 5e-5, batch_size: int = 32, train_layers: int | None = 2,
+              epochs: int = 3, lr: float = 1e-4, batch_size: int = 32, train_layers: int | None = 2,
               val_fraction: float = 0.1, patience: int = 1, max_length: int = 64, prefix: str | None = "query: ",
               seed: int = 0, device=None):
     """Fine-tune a pretrained encoder with the study's head (H -> 200 -> 110 -> 11, sigmoid) through
-    the shared training loop, keeping the epoch with the lowest loss on a held-out validation part
-    of the training texts (early stopping after ``patience`` epochs without improvement).
+    the shared training loop (binary cross-entropy), keeping the epoch with the lowest loss on a
+    held-out validation part of the training texts (early stopping after ``patience`` epochs
+    without improvement).
 
-    ``train_layers``: how many of the top encoder layers are trained with the head (None: all of
-    them). The token embeddings stay frozen (e5's 250k x 384 table is 80% of its weights and a
-    small data set cannot move it usefully). Returns ``(classifier, history)`` where ``history``
-    lists the validation loss per epoch.
+    ``train_layers``: how many of the top encoder blocks are trained with the head; the blocks below
+    are frozen, so their outputs are computed once and cached (the same numbers every epoch, in eval
+    mode). ``None`` trains every block (the study's setting; on a GPU). The token embeddings stay
+    frozen either way (e5's 250k x 384 table is 80% of its weights; 1,300 sentences cannot move it
+    usefully). Returns ``(classifier, history)``; ``history.eval`` lists the validation loss per epoch.
     """
     import torch
     import torch.nn.functional as F
@@ -299,6 +350,8 @@ def fine_tune(train_texts: Sequence[str], y_train: np.ndarray, model_name: str =
     device = get_device(device)
     texts = [(prefix or "") + t for t in train_texts]
     y_train = np.asarray(y_train, dtype=np.float32)
+    if len(texts) != len(y_train):
+        raise ValueError(f"{len(texts)} texts but {len(y_train)} label rows")
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(texts))
     n_val = max(1, int(round(val_fraction * len(texts))))
@@ -306,48 +359,76 @@ def fine_tune(train_texts: Sequence[str], y_train: np.ndarray, model_name: str =
 
     bert = from_pretrained(model_name, device=device)
     clf = BertClassifier(bert, n_labels=y_train.shape[1], pooling="mean").to(device)
+    n_blocks = len(clf.bert.encoder)
+    k = n_blocks if train_layers is None else int(train_layers)
+    if not 0 <= k <= n_blocks:
+        raise ValueError(f"train_layers must be between 0 and {n_blocks} (or None for all), got {train_layers}")
     for p in clf.bert.parameters():
         p.requires_grad_(False)
-    layers = clf.bert.encoder if hasattr(clf.bert, "encoder") else clf.bert.layers
-    trainable = list(layers)[-train_layers:] if train_layers is not None else list(layers)
-    for module in trainable:
-        for p in module.parameters():
+    for block in list(clf.bert.encoder)[n_blocks - k:]:
+        for p in block.parameters():
             p.requires_grad_(True)
 
-    def batches(index, shuffle):
-        def gen():
-            idx = rng.permutation(index) if shuffle else index
-            for k in range(0, len(idx), batch_size):
-                part = idx[k:k + batch_size]
-                b = tokenize_batch(clf.tokenizer, [texts[i] for i in part], max_length, torch.device("cpu"))
-                b["labels"] = torch.from_numpy(y_train[part])
-                yield b
-        return gen
+    if train_layers is None:  # the whole encoder: tokenised batches through the full model
+        model, loss_fn = clf, classifier_loss
+
+        def make_batches(index, shuffle):
+            def gen():
+                idx = rng.permutation(index) if shuffle else index
+                for s in range(0, len(idx), batch_size):
+                    part = idx[s:s + batch_size]
+                    b = tokenize_batch(clf.tokenizer, [texts[i] for i in part], max_length, torch.device("cpu"))
+                    b["labels"] = torch.from_numpy(y_train[part])
+                    yield b
+            return gen
+
+        def logits(m, b):
+            return m(b["input_ids"], b["attention_mask"], b.get("token_type_ids"))
+    else:  # the top k blocks + head on the frozen bottom's cached states
+        model = _TopOfEncoder(clf, k)
+        caches = {"fit": _frozen_states(clf, [texts[i] for i in fit], k, batch_size, max_length, device),
+                  "val": _frozen_states(clf, [texts[i] for i in val], k, batch_size, max_length, device)}
+        labels = {"fit": torch.from_numpy(y_train[fit]), "val": torch.from_numpy(y_train[val])}
+
+        def make_batches(name, shuffle):
+            def gen():
+                chunks = caches[name]
+                for j in (rng.permutation(len(chunks)) if shuffle else range(len(chunks))):
+                    idx, h, mask = chunks[j]
+                    yield {"h": h, "mask": mask, "labels": labels[name][idx]}
+            return gen
+
+        def logits(m, b):
+            return m(b["h"], b["mask"])
+
+        def loss_fn(m, b):
+            return F.binary_cross_entropy_with_logits(logits(m, b), b["labels"].to(device))
+        fit, val = "fit", "val"
 
     @torch.no_grad()
-    def val_loss(model):
+    def val_loss(m):
         total, n = 0.0, 0
-        for b in batches(val, False)():
-            b = {k: v.to(device) for k, v in b.items()}
-            z = model(b["input_ids"], b["attention_mask"], b.get("token_type_ids"))
-            total += float(F.binary_cross_entropy_with_logits(z, b["labels"], reduction="sum"))
+        for b in make_batches(val, False)():
+            z = logits(m, {key: v.to(device) for key, v in b.items()})
+            total += float(F.binary_cross_entropy_with_logits(z, b["labels"].to(device), reduction="sum"))
             n += b["labels"].numel()
         return {"val_loss": total / n}
 
-    optimizer = torch.optim.AdamW([p for p in clf.parameters() if p.requires_grad], lr=lr)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=lr)
     best, best_state, waited, history = np.inf, None, 0, None
     for _ in range(epochs):
-        history = train(clf, classifier_loss, batches(fit, True), epochs=1, optimizer=optimizer,
+        history = train(model, loss_fn, make_batches(fit, True), epochs=1, optimizer=optimizer,
                         device=device, evaluate=val_loss, history=history, desc="fine-tune")
         current = history.eval[-1]["val_loss"]
-        if current < best - 1e-4:
+        if current < best - 1e-4:  # keep a copy of the trained weights only (not the frozen ones)
             best, waited = current, 0
-            best_state = copy.deepcopy({k: v.detach().clone() for k, v in clf.state_dict().items()})
+            best_state = {name: p.detach().clone() for name, p in clf.named_parameters() if p.requires_grad}
         else:
             waited += 1
             if waited > patience:
                 break
-    clf.load_state_dict(best_state)
+    clf.load_state_dict(best_state, strict=False)
     clf.eval()
     return clf, history
 
