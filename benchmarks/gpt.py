@@ -34,6 +34,20 @@ so +-7% is noise; 3 rounds; ``--threads 1,2 --rounds 3``), time ratio ours / tra
   prefill 512            6.66 s    7.16 s      6.68 s     1.00x     1.02x
   decode 64 tokens       3.6 t/s   3.4 t/s     3.3 t/s    0.92x     0.95x
 
+  2 threads: not measurable in that run. With ~16 runnable processes on 2 cores, two OpenMP threads
+  collapse (prefill 512 took 22-37 s against 6.7 s on one thread), and the collapse hits the
+  contenders unevenly (ours 0.59-0.83x, decode 0.23-0.73x): those figures are in the JSON but
+  say nothing about the implementations. Re-run ``--threads 2`` on a quiet machine.
+
+  peak memory (1 thread, own process each)    ours      tf eager   tf SDPA
+  added by prefill 512 + decode 64            137 MB    112 MB     41 MB
+  peak resident set of the process            1065 MB   1061 MB    991 MB
+
+  (ours also holds the tokenizer in that process; after loading: ours 927 MB, transformers 949 MB.
+  Where our extra ~95 MB over SDPA during the run goes was not tracked down: candidates are the
+  prefill inside ``generate``, which computes the logits of all 128 prompt positions, 25 MB, and
+  the cache grown by ``torch.cat`` at every step.)
+
 Prefill is matrix-product bound (the same MKL sgemm calls on both sides, ~109 GFLOP at 512 tokens)
 and decode at batch 1 is bound by reading the 540 MB of weights once per token: the two
 implementations do the same arithmetic, so prefill ties and decode gains a few percent from our
