@@ -43,7 +43,8 @@ so +-7% is noise; 3 rounds; ``--threads 1,2 --rounds 3``), time ratio ours / tra
   added by prefill 512 + decode 64            137 MB    112 MB     41 MB
   peak resident set of the process            1065 MB   1061 MB    991 MB
 
-  (ours also holds the tokenizer in that process; after loading: ours 927 MB, transformers 949 MB.
+  (after loading: ours 927 MB, transformers 949 MB; ``from_pretrained`` also built a second tokenizer
+  in our process, discarded.
   Where our extra ~95 MB over SDPA during the run goes was not tracked down: candidates are the
   prefill inside ``generate``, which computes the logits of all 128 prompt positions, 25 MB, and
   the cache grown by ``torch.cat`` at every step.)
