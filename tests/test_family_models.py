@@ -109,3 +109,23 @@ def test_fine_tuning_lowers_the_validation_loss():
     assert len(losses) == 3 and losses[-1] < losses[0]
     pred = predict_labels(clf, data.sentences[:5], prefix=None)
     assert pred.shape == (5, 11) and set(np.unique(pred)) <= {0, 1}
+
+
+@pytest.mark.pretrained
+def test_bert_embedding_models_beat_the_majority_baseline(small_split):
+    """Approach 2 end to end on a small sample: sentence vectors from our BERT (the packaged MiniLM,
+    CLS-free mean pooling) + two of the study's families, scored like the TF-IDF models."""
+    from neuraltext.usecases.family_models import embedding_features
+
+    train, test = small_split
+    E = embedding_features(train.sentences + test.sentences, model_name="all-minilm-l6-v2", prefix=None)
+    assert E.shape == (len(train) + len(test), 384)
+    np.testing.assert_allclose(np.linalg.norm(E, axis=1), 1.0, atol=1e-5)  # normalised vectors
+    results = evaluate_split(train.sentences, train.y, test.sentences, test.y, families=["Elasticnet lr", "SVC"],
+                             embeddings=(E[:len(train)], E[len(train):]), tfidf=False, grids=QUICK_GRIDS,
+                             progress=False)
+    majority = np.tile((train.y.mean(axis=0) > 0.5).astype(int), (len(test), 1))
+    baseline = f1_score(test.y, majority, average="micro")
+    scores = split_scores(results)
+    assert set(scores.index) == {"Elasticnet lr | BERT", "SVC | BERT"}
+    assert (scores["micro"] > baseline + 0.1).all(), (scores["micro"].to_dict(), baseline)
