@@ -297,3 +297,16 @@ def test_policy_report_of_the_reference_itself():
                         samples_per_prompt=2, max_new_tokens=4)
     assert row["reward margin"] == 0.0 and row["KL to reference"] == 0.0 and row["reward (RM)"] == 1.0
     assert 0.0 <= row["preference accuracy"] <= 1.0 and 0.0 <= row["good answers (oracle)"] <= 1.0
+
+
+def test_chat_texts_split_a_transformers_template():
+    from neuraltext.align_sft import chat_texts
+    from neuraltext.pretrained import ModelNotAvailableError, load_tokenizer
+
+    try:
+        tok = load_tokenizer("smollm2-135m-instruct")
+    except (ModelNotAvailableError, OSError) as err:
+        pytest.skip(f"SmolLM2 tokenizer not available offline: {err}")
+    prompt_text, answer_text = chat_texts(tok, "Could you do me a big favour?", "Of course.")
+    assert prompt_text == chat_texts(tok, "Could you do me a big favour?")
+    assert prompt_text.rstrip().endswith("assistant") and answer_text.startswith("Of course.")
