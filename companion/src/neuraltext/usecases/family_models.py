@@ -160,10 +160,10 @@ def predict(model, X) -> np.ndarray:
 def evaluate_split(train_texts: Sequence[str], y_train: np.ndarray, test_texts: Sequence[str], y_test: np.ndarray,
                    families: Sequence[str] = tuple(FAMILIES), embeddings: tuple | None = None,
                    grids: dict[str, dict] | None = None, seed: int = 0, progress: bool = True,
-                   n_jobs: int | None = None, tfidf: bool = True) -> dict:
+                   n_jobs: int | None = None, tfidf: bool = True, inner_folds: int = 3) -> dict:
     """The study's protocol on one train/test split: every family tuned by inner CV on the training
     part, scored on the test part, on TF-IDF and (given ``embeddings=(E_train, E_test)``) on BERT
-    vectors (``tfidf=False``: the BERT vectors only). ``n_jobs``: grid points fitted in parallel (joblib processes; 2 on a 2-core machine).
+    vectors (``tfidf=False``: the BERT vectors only), tuned by ``inner_folds``-fold inner CV. ``n_jobs``: grid points fitted in parallel (joblib processes; 2 on a 2-core machine).
     Returns ``{method: {"report": DataFrame, "params": dict, "model": fitted}}``."""
     from neuraltext.utils import progress as bar
 
@@ -176,7 +176,8 @@ def evaluate_split(train_texts: Sequence[str], y_train: np.ndarray, test_texts: 
     out = {}
     for view, family in bar(jobs, desc="models", disable=not progress):
         X_train, X_test = views[view]
-        model = classical_model(family, seed=seed, grid=(grids or {}).get(family), n_jobs=n_jobs)
+        model = classical_model(family, seed=seed, grid=(grids or {}).get(family), n_jobs=n_jobs,
+                                inner_folds=inner_folds)
         model.fit(X_train, y_train)
         params = {k.split("__")[-1]: v for k, v in model.best_params_.items()}
         out[f"{family} | {view}"] = {"report": per_label_report(y_test, _decide(model, X_test)),
