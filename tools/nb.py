@@ -97,8 +97,9 @@ if __name__ == "__main__":
     if len(args) >= 2 and args[0] == "strip-widgets":
         for p in args[1:]:
             nb = nbformat.read(p, as_version=4)
+            had_state = "widgets" in nb.metadata
             n = strip_widgets(nb)
-            if n or "widgets" in nb.metadata:
+            if n or had_state:
                 nbformat.write(nb, p)
             print(f"{p}: {n} widget outputs removed")
     elif len(args) >= 2 and args[0] == "execute":
