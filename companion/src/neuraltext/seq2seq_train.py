@@ -12,44 +12,18 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from neuraltext.data.dates import CharVocab
+from neuraltext.utils import cpu_threads  # noqa: F401 (re-exported: chapter 5 imports it from here)
 
 __all__ = ["cpu_threads", "seq2seq_loss", "make_batches", "train_seq2seq", "translate"]
 
 
-@contextmanager
-def cpu_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` CPU threads (None: leave the settings alone), restored afterwards.
-
-    A character-level RNN multiplies tiny matrices step after step: threads cost more to wake than
-    they save, and on a busy machine two OpenMP threads fighting for cores were measured 10x slower
-    than one. Training and decoding here therefore default to one thread on the CPU (never on a
-    GPU, where the CPU only launches kernels). ``threadpoolctl`` sets the OpenMP pool PyTorch uses
-    (and NumPy's BLAS); PyTorch's own setting is also applied in case its build uses another pool.
-    """
-    if n is None:
-        yield
-        return
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"threads must be a positive integer or None, got {n!r}")
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=n):
-        old = torch.get_num_threads()
-        if old != n:
-            torch.set_num_threads(n)
-        try:
-            yield
-        finally:
-            if old != n:
-                torch.set_num_threads(old)
 
 
 def _cpu_threads_for(device: torch.device, threads: int | None) -> int | None:

@@ -15,11 +15,11 @@ Used by :class:`neuraltext.counts.CooccurrenceSVD`; its functions stay importabl
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from neuraltext.utils import cpu_threads as _cpu_threads
 
 __all__ = ["SVD_METHODS", "svd_flip", "randomized_svd", "truncated_svd"]
 
@@ -140,22 +140,6 @@ def _sklearn_svd(X, k: int, n_oversamples: int, n_iter: int, seed: int):
     return US / svd.singular_values_, svd.singular_values_, svd.components_
 
 
-@contextmanager
-def _cpu_threads(n: int | None):
-    """``n`` CPU threads for the block (``None``: unchanged), restored after: ``threadpoolctl`` for
-    the OpenMP/BLAS pools, and torch's own intra-op setting."""
-    if n is None:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=n):
-        before = torch.get_num_threads()
-        torch.set_num_threads(n)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
 
 
 def _torch_svd(X, k: int, method: str, q: int, n_iter: int, seed: int, device, dtype):

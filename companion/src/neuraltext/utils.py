@@ -8,13 +8,15 @@ from __future__ import annotations
 import os
 import random
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
-__all__ = ["DEVICE_ENV", "CUBLAS_WORKSPACE", "get_device", "set_seed", "progress", "describe_environment"]
+__all__ = ["DEVICE_ENV", "CUBLAS_WORKSPACE", "get_device", "set_seed", "progress", "describe_environment",
+           "cpu_threads"]
 
 #: Environment variable that overrides the automatic device choice, e.g. ``NEURALTEXT_DEVICE=cpu``.
 DEVICE_ENV = "NEURALTEXT_DEVICE"
@@ -145,3 +147,30 @@ def describe_environment() -> dict[str, str]:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+@contextmanager
+def cpu_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` CPU threads (``None``: leave the settings alone), restored afterwards.
+
+    ``threadpoolctl`` limits the OpenMP pool PyTorch uses (and NumPy's BLAS); PyTorch's own
+    intra-op setting is applied too, in case its build uses another pool. Small sequential models
+    (a character-level RNN, word2vec's Hogwild workers, a rank-100 SVD) run faster on one thread than
+    on two busy cores; callers pass ``None`` on a GPU, where the CPU only launches kernels.
+    """
+    if n is None:
+        yield
+        return
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads must be a positive integer or None, got {n!r}")
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=n):
+        old = torch.get_num_threads()
+        if old != n:
+            torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            if old != n:
+                torch.set_num_threads(old)

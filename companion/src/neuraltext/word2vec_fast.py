@@ -19,15 +19,14 @@ What each of these bought, measured, is in ``benchmarks/word2vec.py``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from neuraltext.utils import progress
+from neuraltext.utils import cpu_threads  # noqa: F401 (re-exported)
 
 __all__ = ["alias_table", "sample_alias", "cpu_threads", "make_examples", "train"]
 
@@ -72,24 +71,6 @@ def sample_alias(prob: torch.Tensor, alias: torch.Tensor, n: int,
 # Threads
 # --------------------------------------------------------------------------------------------------
 
-@contextmanager
-def cpu_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` CPU threads (``None``: leave the settings alone), restored after.
-
-    ``threadpoolctl`` limits the OpenMP and BLAS pools; torch's own intra-op setting is applied too
-    (its build may use another pool)."""
-    if n is None:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=n):
-        before = torch.get_num_threads()
-        torch.set_num_threads(n)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------------------------------
