@@ -14,6 +14,7 @@ import torch
 from neuraltext.counts import (TOY_CORPUS, TOY_COURSE_VECTORS, TOY_VOCABULARY, CooccurrenceSVD,
                                build_vocabulary, cooccurrence_matrix, ppmi, truncated_svd)
 from neuraltext.data import synthetic_corpus
+from sklearn_text_checks import API_CHECKS  # noqa: E402 (tests/ helper)
 
 # The course's toy example as printed on the slide (lecture notes 003): the co-occurrence matrix
 # (22 rows, printed with 23 columns) and the 2-D word vectors U_2 D_2 (the row of "analysis" is
@@ -271,17 +272,7 @@ def test_sklearn_svd_at_full_rank_equals_the_dense_svd():
 
 
 # ------------------------------------------------------------------------- scikit-learn's contracts
-def _api_checks():
-    """scikit-learn's own API checks that apply to an estimator of text (the others feed numbers)."""
-    from sklearn.utils import estimator_checks as ec
-
-    return [ec.check_estimator_cloneable, ec.check_estimator_repr, ec.check_no_attributes_set_in_init,
-            ec.check_get_params_invariance, ec.check_set_params, ec.check_parameters_default_constructible,
-            ec.check_do_not_raise_errors_in_init_or_set_params, ec.check_mixin_order,
-            ec.check_valid_tag_types, ec.check_estimator_tags_renamed]
-
-
-@pytest.mark.parametrize("check", _api_checks(), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("check", API_CHECKS, ids=lambda c: c.__name__)
 def test_sklearn_api_checks(check):
     check("CooccurrenceSVD", CooccurrenceSVD())
 

@@ -12,6 +12,7 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from neuraltext.data import synthetic_corpus
 from neuraltext.tokenize import TfIdf, WordTokenizer
+from sklearn_text_checks import API_CHECKS  # noqa: E402 (tests/ helper)
 
 DOCS = ["le chat dort", "le chien dort", "le chat mange le poisson"]
 
@@ -98,17 +99,7 @@ def test_fit_does_not_change_the_tokenizer_parameter_and_clone_works():
     np.testing.assert_allclose(est.transform(DOCS).toarray(), TfIdf().fit_transform(DOCS).toarray())
 
 
-def _api_checks():
-    """scikit-learn's own API checks that apply to an estimator of text (the others feed numbers)."""
-    from sklearn.utils import estimator_checks as ec
-
-    return [ec.check_estimator_cloneable, ec.check_estimator_repr, ec.check_no_attributes_set_in_init,
-            ec.check_get_params_invariance, ec.check_set_params, ec.check_parameters_default_constructible,
-            ec.check_do_not_raise_errors_in_init_or_set_params, ec.check_mixin_order,
-            ec.check_valid_tag_types, ec.check_estimator_tags_renamed]
-
-
-@pytest.mark.parametrize("check", _api_checks(), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("check", API_CHECKS, ids=lambda c: c.__name__)
 def test_sklearn_api_checks(check):
     check("TfIdf", TfIdf())
 
