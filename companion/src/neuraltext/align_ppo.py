@@ -29,6 +29,11 @@ several gradient steps on one rollout stay safe. :func:`clipped_surrogate` retur
 averaged over each answer's tokens and then over answers (TRL's ``GRPOTrainer`` with
 ``loss_type="grpo"``, whose ``_compute_loss`` holds the same clipped term).
 Shapes: ``B`` answers, ``T`` tokens (prompt + answer); per-token arrays are ``(B, T - 1)``.
+
+:func:`train_ppo` keeps its own loop rather than the shared :func:`neuraltext.train.train`, whose
+batches come from a fixed stream: here each batch is sampled from the policy being trained, scored,
+and then reused for ``ppo_epochs`` steps against its frozen ``pi_old`` -- the rollout/update
+alternation is the algorithm, and it reads best written out.
 """
 
 from __future__ import annotations

@@ -26,10 +26,9 @@ For longer runs:
   linear decay to 0 over the run, ``lr_t = lr * t / W`` for ``t < W``, then
   ``lr * (1 + cos(pi (t - W) / (T - W))) / 2`` (cosine), see :func:`warmup_schedule`.
 * **Checkpoints and exact resume** (``checkpoint=path``, ``checkpoint_every=N``, ``resume=True``):
-  model, optimiser, scheduler, scaler, the random states (Python, NumPy, torch CPU and CUDA) and the
-  position in the data (epoch and batch), so that a run stopped mid-epoch and resumed ends with
-  the same weights as one that never stopped. The file is written to a temporary name and renamed
-  (``os.replace`` is atomic): a run killed while saving leaves the previous checkpoint intact.
+  model, optimiser, scheduler, scaler, the random states and the position in the data (epoch and
+  batch), so that a run stopped mid-epoch and resumed ends with the same weights as one that never
+  stopped; written atomically (see :mod:`neuraltext.checkpoint`).
 * **Several processes** (``torchrun``): when ``torch.distributed`` is initialised (see
   :mod:`neuraltext.distributed`), the model is wrapped in ``DistributedDataParallel``, which averages
   the gradients over the processes; only rank 0 shows a progress bar, evaluates and writes files.
@@ -40,8 +39,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-import os
-import random
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -49,11 +46,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from neuraltext import distributed as dist_utils
+from neuraltext.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from neuraltext.utils import get_device, progress, set_seed
 
 __all__ = ["TrainHistory", "train", "to_device", "amp_settings", "warmup_schedule", "save_checkpoint",
@@ -170,48 +167,6 @@ class _Recorder:
             )
 
 
-# ------------------------------------------------------------------ random states and checkpoints
-def _rng_state() -> dict[str, Any]:
-    """Every random generator a training step may draw from (dropout, shuffling, sampling)."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {"python": random.getstate(), "numpy": (kind, keys.tolist(), pos, has_gauss, gauss),
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    python = state["python"]
-    random.setstate((python[0], tuple(python[1]), python[2]))
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write ``state`` with ``torch.save`` atomically: to ``path.tmp``, flushed to disk, then renamed
-    over ``path``. A reader sees the old file or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by :func:`train` (tensors only, no pickled code: ``weights_only``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location=device, weights_only=True)
-
-
 @dataclass
 class _Loop:
     """Everything one training run carries from step to step (and saves in a checkpoint)."""
@@ -241,7 +196,7 @@ class _Loop:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict(), "history": asdict(self.history),
             "position": {"step": self.step, "epoch": self.epoch, "batch": self.batch},
-            "rng": dist_utils.gather_objects({"now": _rng_state(), "epoch_start": self.epoch_rng}),
+            "rng": dist_utils.gather_objects({"now": rng_state(), "epoch_start": self.epoch_rng}),
         }
 
     def load(self, ckpt: dict[str, Any]) -> None:
@@ -301,12 +256,12 @@ def _epoch_iterator(loop: _Loop, batches: Any) -> tuple[Iterable[Any], int | Non
     state of the moment the checkpoint was taken (so dropout draws the same masks)."""
     resuming = getattr(loop, "resume_rng", None)
     if resuming is not None and loop.batch > 0:
-        _set_rng_state(loop.epoch_rng)
+        set_rng_state(loop.epoch_rng)
     else:
         if resuming is not None:
-            _set_rng_state(resuming)
+            set_rng_state(resuming)
             resuming = loop.resume_rng = None
-        loop.epoch_rng = _rng_state()
+        loop.epoch_rng = rng_state()
     epoch_batches = batches() if callable(batches) else batches
     sampler = getattr(epoch_batches, "sampler", None)
     if hasattr(sampler, "set_epoch"):  # DistributedSampler: a new shuffle per epoch, the same on every rank
@@ -315,7 +270,7 @@ def _epoch_iterator(loop: _Loop, batches: Any) -> tuple[Iterable[Any], int | Non
     iterator = iter(epoch_batches)
     if resuming is not None:  # mid-epoch: skip what was consumed, then continue from the saved moment
         iterator = itertools.islice(iterator, loop.batch, None)
-        _set_rng_state(resuming)
+        set_rng_state(resuming)
         loop.resume_rng = None
     return iterator, total
 

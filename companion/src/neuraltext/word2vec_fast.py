@@ -15,6 +15,11 @@
   chunk of the corpus.
 
 What each of these bought, measured, is in ``benchmarks/word2vec.py``.
+
+:func:`train` is a loop of its own, not the shared :func:`neuraltext.train.train`: that loop runs
+autograd and an optimiser over dense parameters, whereas word2vec applies its hand-derived gradient
+as sparse row updates, with a learning rate decaying linearly over the words, from several
+Hogwild threads at once -- no graph, no optimiser state, and the speed comes from exactly that.
 """
 
 from __future__ import annotations
