@@ -2,6 +2,7 @@
 #   make book   -> _build/html/index.html (executes the notebooks, with a cache)
 #   make test   -> pytest: the companion's unit tests and nbval over every notebook in book/
 #   make bench  -> the benchmark scripts, one table of ratios (against gensim, torch.nn, scikit-learn ...)
+#   make labs   -> labs/student/: the student notebooks generated from the book's (tools/labs.py)
 # Each one creates .venv on first use.
 
 PYTHON ?= python3
@@ -21,7 +22,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PYDEVD_DISABLE_FILE_VALIDATION ?= 1
 
-.PHONY: all setup book test unit notebooks bench clean distclean
+.PHONY: all setup book test unit notebooks bench labs clean distclean
 
 all: test
 
@@ -57,6 +58,10 @@ test: $(STAMP)
 # every benchmark in its quick mode (~10 min on 2 cores), one table; results in benchmarks/results/
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+# the student notebooks (exercise bodies blank, solutions removed) generated from book/: labs/student/
+labs: $(STAMP)
+	$(PY) tools/labs.py
 
 clean:
 	rm -rf _build .pytest_cache

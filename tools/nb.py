@@ -3,6 +3,7 @@
     python tools/nb.py execute book/03_word2vec.ipynb   # run top to bottom, save outputs in place
     python tools/nb.py execute --timeout 1800 book/04_rnn.ipynb   # per-cell limit (default 900 s)
     python tools/nb.py strip-widgets book/*.ipynb       # drop progress-bar widgets from saved outputs
+    python tools/nb.py execute-exercises book/06_transformer.ipynb   # run only the `## Exercises` section
 
 From Python (e.g. a throwaway script that drafts a chapter):
 
@@ -53,6 +54,78 @@ def write_notebook(path: str | Path, cells: list) -> Path:
     path = Path(path)
     nbformat.write(nb, path)
     return path
+
+
+# --------------------------------------------------------------------------- exercises (labs form)
+def _fence(text: str, char: str = "`") -> str:
+    longest = max((len(m) for m in __import__("re").findall(f"{char}{{3,}}", text)), default=2)
+    return char * max(3, longest + 1)
+
+
+def exercise(label: str, title: str, statement: str) -> nbformat.NotebookNode:
+    """An `{exercise}` directive: the statement (a fenced code block inside is fine)."""
+    body = statement.strip("\n")
+    f = _fence(body)
+    return md(f"{f}{{exercise}} {title}\n:label: {label}\n\n{body}\n{f}")
+
+
+def solution_start(label: str, text: str = "") -> nbformat.NotebookNode:
+    """Opens a collapsed solution that may hold code cells (close it with `solution_end()`)."""
+    return md(f"```{{solution-start}} {label}\n:class: dropdown\n```\n{text.strip(chr(10))}")
+
+
+def solution_end() -> nbformat.NotebookNode:
+    return md("```{solution-end}\n```")
+
+
+def solution(label: str, text: str) -> nbformat.NotebookNode:
+    """A collapsed solution of prose only (for a question without a check)."""
+    body = text.strip("\n")
+    f = _fence(body)
+    return md(f"{f}{{solution}} {label}\n:class: dropdown\n\n{body}\n{f}")
+
+
+def replace_exercises(path: str | Path, cells: list) -> None:
+    """Replace everything from the `## Exercises` heading to the end by `cells` (which start with it)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from labs import exercises_start
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    start = exercises_start(nb)
+    if start is None:
+        raise ValueError(f"{path} has no '## Exercises' heading")
+    before = nb.cells[start].source.split("## Exercises", 1)[0].rstrip()
+    kept = nb.cells[:start] + ([md(before)] if before else [])  # a summary sharing the heading's cell
+    nb.cells = kept + list(cells)
+    nbformat.write(nb, path)
+
+
+def execute_exercises(path: str | Path, timeout: int = 900) -> float:
+    """Execute only the `## Exercises` section (self-contained by design) and save its outputs."""
+    from nbclient import NotebookClient
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from labs import exercises_start
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    start = exercises_start(nb)
+    os.environ.setdefault("NEURALTEXT_PROGRESS", "0")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    t0 = time.time()
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    with client.setup_kernel():
+        for i in range(start, len(nb.cells)):
+            if nb.cells[i].cell_type == "code":
+                client.execute_cell(nb.cells[i], i)
+    strip_widgets(nb)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"
+    nbformat.write(nb, path)
+    return time.time() - t0
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -108,5 +181,8 @@ if __name__ == "__main__":
             limit, args = int(args[2]), args[:1] + args[3:]
         for p in args[1:]:
             print(f"{p}: {execute(p, timeout=limit):.1f} s")
+    elif len(args) >= 2 and args[0] == "execute-exercises":
+        for p in args[1:]:
+            print(f"{p}: exercises executed in {execute_exercises(p):.1f} s")
     else:
         print(__doc__)
