@@ -2,7 +2,7 @@
 
 The stand-in answers ``/v1/chat/completions`` from the rules backend and records the requests, so
 the test checks what is sent (prompts, per-key constraints) and how replies and errors are handled.
-``transformers serve`` needs the ``transformers[serving]`` extra (fastapi, uvicorn), not installed here.
+Against a real ``transformers serve`` (the ``llm`` extra): ``tests/test_clinical_served_real.py``.
 """
 
 from __future__ import annotations
