@@ -86,15 +86,18 @@ def solution(label: str, text: str) -> nbformat.NotebookNode:
 
 
 def replace_exercises(path: str | Path, cells: list) -> None:
-    """Replace everything from the `## Exercises` heading to the end by `cells` (which start with it)."""
+    """Replace everything from the `## Exercises` heading to the end by `cells` (which start with it);
+    append them when the notebook has no such heading yet."""
     sys.path.insert(0, str(ROOT / "tools"))
     from labs import exercises_start
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     start = exercises_start(nb)
-    if start is None:
-        raise ValueError(f"{path} has no '## Exercises' heading")
+    if start is None:  # a chapter without exercises yet: the section goes at the end
+        nb.cells = nb.cells + list(cells)
+        nbformat.write(nb, path)
+        return
     before = nb.cells[start].source.split("## Exercises", 1)[0].rstrip()
     kept = nb.cells[:start] + ([md(before)] if before else [])  # a summary sharing the heading's cell
     nb.cells = kept + list(cells)
