@@ -1,0 +1,79 @@
+"""Writes chapter 0's exercises section (labs form). Run: .venv/bin/python tools/exercises/ch00.py
+
+The chapter had no exercises: the first run appends a `## Exercises` heading after the summary, then
+`replace_exercises` replaces everything from that heading on, as for the other chapters.
+"""
+import sys
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from labs import exercises_start  # noqa: E402
+from nb import code, exercise, md, replace_exercises, solution, solution_end, solution_start  # noqa: E402
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "book" / "00_getting_started.ipynb"
+
+CELLS = [
+    md("""## Exercises
+
+Exercises 1 and 2 are checked: write the function in the cell under the statement (the solution is
+folded in the book; in the student notebook the cell holds the function's signature only), then run the
+check cell below it. The check runs your function and the reference on the same seeded inputs,
+ordinary ones and edge cases, and tells you the first case that differs. Exercise 3 is a question."""),
+    code("""import torch
+from torch import nn
+
+from neuraltext import labs"""),
+    exercise("ex-00-params", "Counting parameters", r"""
+Write `count_parameters(model)`, the number of parameters of a PyTorch module: the sum of the sizes
+(`numel()`) of all its parameter tensors, trainable or frozen,
+$N = \sum_{\theta \in \text{parameters}} \prod_i \dim_i(\theta)$. A tensor that two layers share (tied
+weights) counts once, and buffers (such as batch norm's running statistics) are not parameters. The
+check compares it with the sum over `model.parameters()` on a few modules, among them a tied embedding
+and output layer, a frozen layer, a batch norm and a module without parameters. The chapter printed
+the encoder's count this way; `nn.Linear(384, 384)`, for instance, has $384 \times 384 + 384$."""),
+    solution_start("ex-00-params", "`model.parameters()` already lists each parameter once, shared or not:"),
+    code('''def count_parameters(model):
+    """Total number of entries of the model's parameters (a shared tensor counted once)."""
+    ### BEGIN SOLUTION
+    return sum(p.numel() for p in model.parameters())
+    ### END SOLUTION'''),
+    solution_end(),
+    code('labs.check("00.count_parameters", count_parameters)'),
+    exercise("ex-00-pooling", "Mean pooling with a padding mask", r"""
+A sentence encoder such as the chapter's all-MiniLM turns a padded batch into hidden states `hidden`
+of shape `(batch, tokens, dim)`, with an attention mask `mask` of shape `(batch, tokens)` (1 for a real
+token, 0 for padding). Its sentence vector is the mean of the real tokens' vectors:
+$\mathbf{e}_b = \sum_t m_{bt}\, \mathbf{h}_{bt} \,/\, \max\big(\sum_t m_{bt},\ 10^{-9}\big)$.
+Write `mean_pooling(hidden, mask)` returning the `(batch, dim)` tensor in `hidden`'s dtype; a row with
+no real token gives a zero vector. The mask may be an integer or a boolean tensor. The check compares
+it with the course's `neuraltext.bert_finetune.pool(hidden, mask, "mean")`."""),
+    solution_start("ex-00-pooling", "Zero the padded vectors, sum, and divide by the number of real tokens:"),
+    code('''def mean_pooling(hidden, mask):
+    """(batch, tokens, dim) hidden states and a (batch, tokens) mask -> (batch, dim) mean of the real tokens."""
+    ### BEGIN SOLUTION
+    m = mask.to(hidden.dtype).unsqueeze(-1)                 # (batch, tokens, 1)
+    return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9)
+    ### END SOLUTION'''),
+    solution_end(),
+    code('labs.check("00.mean_pooling", mean_pooling)'),
+    exercise("ex-00-devices", "Same seed, another device", r"""
+`set_seed(42)` followed by `torch.randn(3)` gives the same three numbers every time on the CPU. Do
+you get the same numbers with `torch.randn(3, device="cuda")` after the same seed? How would you
+make a GPU run start from exactly the same random weights as a CPU run?"""),
+    solution("ex-00-devices", r"""
+No. `torch.manual_seed` seeds each device's generator, but the CPU generator (a Mersenne Twister) and
+the CUDA one (Philox) are different algorithms, so the same seed gives different streams. To start
+from the same numbers, draw them on the CPU and move them: `torch.randn(3).to("cuda")`, or create the
+model on the CPU after `set_seed` and then call `model.to(device)`, as the course does. Even then,
+some GPU kernels add numbers in a varying order, so training can drift apart later:
+`set_seed(s, deterministic=True)` asks PyTorch for deterministic kernels."""),
+]
+
+if __name__ == "__main__":
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    if exercises_start(nb) is None:          # first run: open the section after the summary
+        nb.cells.append(md("## Exercises"))
+        nbformat.write(nb, NOTEBOOK)
+    replace_exercises(NOTEBOOK, CELLS)
