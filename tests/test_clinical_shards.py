@@ -1,0 +1,104 @@
+"""Several worker processes on one report set: same records as one process; a killed worker resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import textwrap
+import time
+
+import pytest
+
+from neuraltext.usecases.clinical_extract import Extractor
+from neuraltext.usecases.clinical_pipeline import (ResultsFileError, done_ids, load_reports, main, merge_shards,
+                                                   read_results, run_pipeline, run_sharded, shard_file, shard_of,
+                                                   worker_command)
+from neuraltext.usecases.clinical_rules import RulesBackend
+from neuraltext.usecases.clinical_table import patient_table
+
+SOURCE = "synthetic:6:8"
+VOLATILE = ("seconds",)  # the only field of a record that differs from run to run
+
+
+def _comparable(records):
+    return sorted(({k: v for k, v in r.items() if k not in VOLATILE} for r in records), key=lambda r: r["id"])
+
+
+@pytest.fixture(scope="module")
+def single_process(tmp_path_factory):
+    out = tmp_path_factory.mktemp("one") / "all.jsonl"
+    run_pipeline(load_reports(SOURCE), Extractor(RulesBackend()), out)
+    return read_results(out)
+
+
+@pytest.fixture(scope="module")
+def sharded(tmp_path_factory):
+    out = tmp_path_factory.mktemp("two")
+    return out, run_sharded(SOURCE, out, 2)
+
+
+def test_two_workers_give_the_records_of_one_process(sharded, single_process):
+    tmp_path, summaries = sharded
+    assert [s["shard"] for s in summaries] == [0, 1] and all(s["skipped"] == 0 for s in summaries)
+    assert all(s["processed"] > 0 for s in summaries)
+    merged = merge_shards(tmp_path, 2)
+    assert sum(s["processed"] for s in summaries) == len(merged) == len(single_process)
+    assert _comparable(merged) == _comparable(single_process)
+    for i in range(2):  # each worker wrote only its own shard
+        assert {shard_of(r["id"], 2) for r in read_results(shard_file(tmp_path, i, 2))} == {i}
+    assert patient_table(merged).equals(patient_table(single_process))
+
+
+def test_the_command_line_runs_the_workers_and_writes_the_table(tmp_path, single_process, capsys):
+    assert main(["--reports", SOURCE, "--shards", "2", "--out", str(tmp_path)]) == 0
+    assert f"{len(single_process)} records" in capsys.readouterr().out
+    assert (tmp_path / "patients.csv").exists()
+
+
+def test_merge_refuses_missing_or_mixed_shard_files(tmp_path, sharded):
+    for i in range(2):
+        shard_file(tmp_path, i, 2).write_bytes(shard_file(sharded[0], i, 2).read_bytes())
+    with pytest.raises(ResultsFileError, match="missing shard"):
+        merge_shards(tmp_path, 3)
+    shard_file(tmp_path, 0, 3).write_text("")
+    with pytest.raises(ResultsFileError, match="another shard count"):
+        merge_shards(tmp_path, 2)
+
+
+SLOW_BACKEND = textwrap.dedent('''
+    import time
+    from neuraltext.usecases.clinical_rules import RulesBackend
+
+    class SlowRules(RulesBackend):
+        """The rules, 20 ms a key: slow enough to kill a worker mid-run."""
+        def answer(self, report, key, context=None):
+            time.sleep(0.02)
+            return super().answer(report, key, context)
+''')
+
+
+def test_a_killed_worker_resumes_without_duplicates_or_loss(tmp_path, single_process):
+    (tmp_path / "slow_backend.py").write_text(SLOW_BACKEND, encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               NEURALTEXT_PROGRESS="0", OMP_NUM_THREADS="1")
+    out, backend = tmp_path / "out", ["--backend", "slow_backend:SlowRules"]
+    n_shard0 = sum(shard_of(r["id"], 2) == 0 for r in single_process)
+    workers = [subprocess.Popen(worker_command(SOURCE, out, i, 2, backend), env=env, stdout=subprocess.PIPE)
+               for i in range(2)]
+    file0 = shard_file(out, 0, 2)
+    deadline = time.time() + 60
+    while time.time() < deadline and (not file0.exists() or file0.read_bytes().count(b"\n") < 3):
+        time.sleep(0.02)
+    workers[0].send_signal(signal.SIGKILL)
+    workers[0].communicate()
+    workers[1].communicate()
+    assert workers[1].returncode == 0
+    before = done_ids(file0)
+    assert 3 <= len(before) < n_shard0, "the kill must land mid-run"
+    assert len(merge_shards(out, 2)) < len(single_process)  # a merge now is short: run the workers again
+    summaries = run_sharded(SOURCE, out, 2, backend, env=env)
+    assert summaries[0]["processed"] == n_shard0 - len(before) and summaries[0]["skipped"] == len(before)
+    assert summaries[1]["processed"] == 0  # the finished worker redoes nothing
+    merged = merge_shards(out, 2)  # raises on an id recorded twice
+    assert _comparable(merged) == _comparable(single_process)
