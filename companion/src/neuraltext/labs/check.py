@@ -84,7 +84,8 @@ def _largest_error(got: np.ndarray, expected: np.ndarray, rtol: float, atol: flo
     got, expected = got.astype(np.float64), expected.astype(np.float64)
     same_nan = np.isnan(got) & np.isnan(expected)
     same_inf = np.isinf(expected) & (got == expected)
-    err = np.where(same_nan | same_inf, 0.0, np.abs(got - expected))
+    with np.errstate(invalid="ignore"):  # inf - inf where both are -inf: set to 0 just below
+        err = np.where(same_nan | same_inf, 0.0, np.abs(got - expected))
     err = np.where(np.isnan(err), np.inf, err)
     bad = err > atol + rtol * np.abs(np.where(np.isfinite(expected), expected, 0.0))
     if not bad.any():
