@@ -66,12 +66,17 @@ def parse_rnn(out: str) -> tuple[list[dict], dict]:
     return rows or [_row("LSTM fwd+bwd", "torch.nn.LSTM", "time ours / anchor", None, "<=", 1.25)], steps
 
 
+# word2vec's recorded target: "throughput ratio ours/gensim in words per second (2 threads vs
+# workers=2) ... the target is at least 0.5x" (issue 4, the chapter 3 issue, which set the benchmark up)
+WORD2VEC_TARGET = 0.5
+
+
 def parse_word2vec(out: str) -> tuple[list[dict], dict]:
     tokens = re.search(r"## Ours vs gensim: .*?([\d,]+) tokens", out)
     size = f"{int(tokens.group(1).replace(',', '')) // 1000}k tokens" if tokens else "quick corpus"
     ratio = _float(r"^\| ours \(workers=2\) \| [\d,]+ \| ([\d.]+) \|", out)
     rows = [_row(f"word2vec skip-gram, {size}", "gensim (workers=2)", "words/s ours / anchor",
-                 ratio[0] if ratio else None, ">=", 1.0)]
+                 ratio[0] if ratio else None, ">=", WORD2VEC_TARGET)]
     steps = [{"step": m.group(1), "words/s": float(m.group(2).replace(",", "")),
               "x previous": m.group(3) or "", "ratio to gensim": float(m.group(5))}
              for m in re.finditer(r"^\| (\S[^|]*?) \| ([\d,]+) \| ([\d.]*x?) \| ([\d,]+) \| ([\d.]+) \|$", out, re.M)]
