@@ -54,10 +54,12 @@ lecture's toy corpus."""),
     exercise("ex-02-ppmi", "PPMI", r"""
 Write `ppmi(C, alpha=1.0)` for a float64 NumPy array of counts `C` (any shape $n \times m$): with
 $N = \sum_{kl} C_{kl}$, the row sums $r_i = \sum_k C_{ik}$ and the column sums $c_j = \sum_k C_{kj}$,
+
 $$
 \mathrm{PPMI}_{ij} = \max\left(0,\ \log \frac{C_{ij} / N}{(r_i / N)\, P_\alpha(j)}\right), \qquad
 P_\alpha(j) = \frac{c_j^\alpha}{\sum_k c_k^\alpha},
 $$
+
 which is {eq}`cooc-ppmi` for $\alpha = 1$ (exercise 4 is about $\alpha = 0.75$). An entry with
 $C_{ij} = 0$ is 0, also in a row or column that is all zeros (no NaN). The check compares it with
 `neuraltext.counts.ppmi` on the toy matrix, a rectangular matrix and a word that never co-occurs."""),

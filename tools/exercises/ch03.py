@@ -24,9 +24,11 @@ holds the centre words' input vectors $\mathbf{h}$, `v_out` `(B, D)` the output 
 $\mathbf{v}_{w_O}$ of the true context words and `v_neg` `(B, k, D)` those of the $k$ noise words.
 Return the loss to minimise, minus {eq}`w2v-negsampling` summed over the batch (the expectation
 estimated by the $k$ samples), as a 0-dimensional tensor:
+
 $$
 -\sum_{b=1}^{B} \Big[\log \sigma(\mathbf{v}_{w_O}^\top \mathbf{h}) + \sum_{i=1}^{k} \log \sigma(-\mathbf{v}_{w_i}^\top \mathbf{h})\Big].
 $$
+
 The check compares it with `neuraltext.word2vec.sgns_loss`, among others on large scores (where
 $\log(\sigma(x))$ computed naively becomes $-\infty$), on zero vectors and with $k = 0$."""),
     solution_start("ex-03-loss", "Two batched dot products, then `F.logsigmoid`, which stays finite for large scores:"),
