@@ -66,7 +66,7 @@ make a GPU run start from exactly the same random weights as a CPU run?"""),
 No. `torch.manual_seed` seeds each device's generator, but the CPU generator (a Mersenne Twister) and
 the CUDA one (Philox) are different algorithms, so the same seed gives different streams. To start
 from the same numbers, draw them on the CPU and move them: `torch.randn(3).to("cuda")`, or create the
-model on the CPU after `set_seed` and then call `model.to(device)`, as the course does. Even then,
+model on the CPU after `set_seed` and only then call `model.to(device)`. Even then,
 some GPU kernels add numbers in a varying order, so training can drift apart later:
 `set_seed(s, deterministic=True)` asks PyTorch for deterministic kernels."""),
 ]
