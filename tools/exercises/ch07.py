@@ -47,7 +47,7 @@ Draw `u < p` among the non-special tokens for the choice, then one more uniform 
     ### END SOLUTION'''),
     solution_end(),
     code('labs.check("07.mask_tokens", my_mask_tokens)'),
-    exercise("ex-07-all-mask", "Why not 100% `[MASK]`?", r"""
+    exercise("ex-07-all-mask", "Why not always [MASK]?", r"""
 Pre-train the tiny BERT again with a masking that always uses `[MASK]` (set the 80% to 100%), then
 measure how often it predicts the *input* token itself at unmasked positions. What does that say about
 fine-tuning, where no `[MASK]` ever appears?"""),
