@@ -40,6 +40,16 @@ At two threads most of what remains is GEMM time (the four (1600 x 256 x 1024) p
 100 per-step ones take ~13 ms, about torch.nn.LSTM's whole run) plus ~3-4 ms of per-step small
 operations, which do not split over threads; the full table above varies by +-0.1x from run to run.
 
+Tried for the two-thread gap (2026-11-30; profile: at two threads ~75% of our time is oneDNN's
+products, the rest small per-step operations): the constants of the per-step tanh (``2 sigmoid(2z)
+- 1``, five in-place ops a step with a Python number) as 0-dim tensors, since an in-place op given a
+Python number first converts it to a tensor (~3.9 us against ~1.3 us a call, 250 calls a sequence).
+Same-process A/B against the previous ``rnn_fast.py``, bit-identical outputs, busy machine: new/old
+median per-round ratio 0.975 at 1 thread (30 rounds, load 5.9; 1.09x vs 1.12x torch.nn.LSTM) and
+1.01 at 2 threads (40 rounds, load 6.8, where torch.nn.LSTM itself ran ~50x slower than on an idle
+machine: threads waiting for each other, not a measurement of the code). Kept for the one-thread gain;
+the two-thread ratio needs a run on a quiet machine.
+
 Moving the fast path into ``neuraltext/rnn_fast.py`` and making it autocast-aware (2026-11-30) changed
 no number: same-process A/B against the previous ``rnn.py``, 1 thread, 25 rounds, bit-identical outputs,
 new/old median per-round ratio 0.98 (1.12x vs 1.14x torch.nn.LSTM).

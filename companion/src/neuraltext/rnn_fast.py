@@ -102,15 +102,18 @@ def _forward(x: Tensor, W_xh: Tensor, b: Tensor, W_hh: Tensor, h0: Tensor, c0: T
     W_hh2 = _pack_weight(W_hh2, B, onednn)
     hs, cs, tcs = x.new_empty(T + 1, B, H), x.new_empty(T + 1, B, H), x.new_empty(T, B, H)
     hs[0], cs[0] = h0, c0
+    # the constants as 0-dim tensors: given a Python number, each in-place op first converts it to a
+    # tensor (a few microseconds, 5 times a step); the results are the same to the bit
+    one, two = x.new_ones(()), x.new_full((), 2.0)
     for t in range(T):
         a = acts[t]
         a.add_(_linear(hs[t], W_hh2, onednn=onednn))  # pre-activations (B, 4H), candidate doubled
         a.sigmoid_()
         f, i, g, o = a.chunk(4, dim=1)
-        g.mul_(2).sub_(1)  # C~ = tanh
+        g.mul_(two).sub_(one)  # C~ = tanh
         c, tc, h = cs[t + 1], tcs[t], hs[t + 1]
         torch.mul(f, cs[t], out=c).addcmul_(i, g)  # C_t = f C_{t-1} + i C~
-        torch.mul(c, 2, out=tc).sigmoid_().mul_(2).sub_(1)  # tanh(C_t)
+        torch.mul(c, two, out=tc).sigmoid_().mul_(two).sub_(one)  # tanh(C_t)
         torch.mul(o, tc, out=h)  # h_t = o tanh(C_t)
         if mask is not None:  # padded step: keep the previous state
             c.copy_(torch.where(mask[t], c, cs[t]))

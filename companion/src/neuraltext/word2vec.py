@@ -83,11 +83,11 @@ def build_vocab(sentences: Iterable[Sequence[str]], min_count: int = 5) -> tuple
     for i, sentence in enumerate(sentences):
         if isinstance(sentence, str):
             raise TypeError(f"sentence {i} is a string; expected a list of tokens (e.g. text.split())")
-    counts = Counter(w for s in sentences for w in s)
-    if not counts:
-        raise ValueError("the corpus is empty: no sentences or no tokens to learn from")
     vocab = Vocab.build(sentences, min_freq=min_count, specials=(), unk=None)
-    if not len(vocab):
+    if not len(vocab):  # count again (only here, on the error path) to say what went wrong
+        counts = Counter(w for s in sentences for w in s)
+        if not counts:
+            raise ValueError("the corpus is empty: no sentences or no tokens to learn from")
         raise ValueError(f"no word occurs min_count={min_count} times or more "
                          f"({len(counts)} distinct words, the most frequent {counts.most_common(1)[0]})")
     return vocab.itos, np.array([vocab.counts[w] for w in vocab.itos], dtype=np.int64)

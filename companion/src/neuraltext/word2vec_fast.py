@@ -9,8 +9,9 @@
   ``sqrt(n)`` (:func:`_repeat_scale`), else frequent words overshoot;
 * **noise words** are drawn from Walker's alias table (:func:`alias_table`, :func:`sample_alias`),
   whose cost does not depend on the shape of ``P_n``;
-* **Hogwild**: with ``workers > 1`` on a CPU, Python threads train different batches and update the
-  shared tables without locks, each torch operation on one thread (as gensim's workers do);
+* **Hogwild**: with ``workers > 1`` on a CPU, Python threads each take the next batch when they
+  are free and update the shared tables without locks, each torch operation on one thread (as
+  gensim's workers do);
 * **no host synchronisation** in the loop: the losses stay on the device and are copied once per
   chunk of the corpus.
 
@@ -24,6 +25,7 @@ Hogwild threads at once -- no graph, no optimiser state, and the speed comes fro
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -235,14 +237,20 @@ def train(W_in: torch.Tensor, W_out: torch.Tensor, ids: np.ndarray, sentence_ids
 
 def _train_chunk(W_in, W_out, examples, cfg, lr_at, noise_table, gens, pool) -> tuple[list[int], torch.Tensor]:
     """All the batches of one chunk; returns the examples per batch and the batches' summed losses
-    (a device tensor), in batch order. With several workers, each takes every n-th batch (Hogwild)."""
+    (a device tensor), in batch order. With several workers, each takes the next batch as soon as it
+    is free (Hogwild): on a busy machine a worker that is held up does fewer batches instead of
+    keeping the others waiting at the end of the chunk."""
     n_examples = len(examples[0])
-    starts = range(0, n_examples, cfg.batch_size)
-    n_workers = len(gens)
+    starts = iter(range(0, n_examples, cfg.batch_size))
+    lock = threading.Lock()
+
+    def next_start() -> int | None:
+        with lock:
+            return next(starts, None)
 
     def run(worker: int) -> list[tuple[int, int, torch.Tensor]]:
         done = []
-        for b0 in starts[worker::n_workers]:
+        while (b0 := next_start()) is not None:
             b1 = min(n_examples, b0 + cfg.batch_size)
             neg = sample_alias(*noise_table, (b1 - b0) * cfg.negative, gens[worker])
             lr = lr_at(b0 / n_examples)
@@ -253,7 +261,7 @@ def _train_chunk(W_in, W_out, examples, cfg, lr_at, noise_table, gens, pool) -> 
             done.append((b0, b1 - b0, loss))
         return done
 
-    results = run(0) if pool is None else [r for rs in pool.map(run, range(n_workers)) for r in rs]
+    results = run(0) if pool is None else [r for rs in pool.map(run, range(len(gens))) for r in rs]
     results.sort(key=lambda r: r[0])
     if not results:
         return [], torch.zeros(0, device=W_in.device)
