@@ -179,6 +179,8 @@ def test_every_chapter_ends_with_checked_exercises(path):
     registered = set(labs.exercises(chapter_of(path)))
     assert set(ids) <= registered, f"{path.name} checks unregistered exercises {set(ids) - registered}"
     assert registered <= set(ids), f"{path.name} does not use {registered - set(ids)}"
+    for title in re.findall(r"^`{3,}\{exercise\}(.*)$", "\n".join(c.source for c in nb.cells if c.cell_type == "markdown"), re.M):
+        assert "`" not in title, f"{path.name}: inline code in the exercise title {title!r} breaks sphinx-exercise's labels"
     for cell in exercise_cells(nb):
         if cell.cell_type == "code" and labs_tool.BEGIN in cell.source:
             assert labs_tool.stub_solutions(cell.source) != cell.source

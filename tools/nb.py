@@ -64,6 +64,8 @@ def _fence(text: str, char: str = "`") -> str:
 
 def exercise(label: str, title: str, statement: str) -> nbformat.NotebookNode:
     """An `{exercise}` directive: the statement (a fenced code block inside is fine)."""
+    if "`" in title:  # sphinx-exercise then drops the label, and later solutions lose their titles
+        raise ValueError(f"no inline code in an exercise title: {title!r}")
     body = statement.strip("\n")
     f = _fence(body)
     return md(f"{f}{{exercise}} {title}\n:label: {label}\n\n{body}\n{f}")

@@ -41,23 +41,23 @@ the encoder's count this way; `nn.Linear(384, 384)`, for instance, has $384 \tim
     ### END SOLUTION'''),
     solution_end(),
     code('labs.check("00.count_parameters", count_parameters)'),
-    exercise("ex-00-pooling", "Mean pooling with a padding mask", r"""
-A sentence encoder such as the chapter's all-MiniLM turns a padded batch into hidden states `hidden`
-of shape `(batch, tokens, dim)`, with an attention mask `mask` of shape `(batch, tokens)` (1 for a real
-token, 0 for padding). Its sentence vector is the mean of the real tokens' vectors:
-$\mathbf{e}_b = \sum_t m_{bt}\, \mathbf{h}_{bt} \,/\, \max\big(\sum_t m_{bt},\ 10^{-9}\big)$.
-Write `mean_pooling(hidden, mask)` returning the `(batch, dim)` tensor in `hidden`'s dtype; a row with
-no real token gives a zero vector. The mask may be an integer or a boolean tensor. The check compares
-it with the course's `neuraltext.bert_finetune.pool(hidden, mask, "mean")`."""),
-    solution_start("ex-00-pooling", "Zero the padded vectors, sum, and divide by the number of real tokens:"),
-    code('''def mean_pooling(hidden, mask):
-    """(batch, tokens, dim) hidden states and a (batch, tokens) mask -> (batch, dim) mean of the real tokens."""
+    exercise("ex-00-cosine", "Cosine similarities", r"""
+A sentence encoder such as the chapter's all-MiniLM turns each sentence into a vector; two sentences
+are compared by the cosine of their vectors,
+$\cos(\mathbf{a}, \mathbf{b}) = \frac{\mathbf{a} \cdot \mathbf{b}}{\lVert \mathbf{a} \rVert\, \lVert \mathbf{b} \rVert}$.
+Write `cosine_matrix(a, b)` for `a` of shape `(n, d)` and `b` of shape `(m, d)`: the `(n, m)` tensor of
+the cosines of every row of `a` with every row of `b`, in their dtype, with 0 where a vector is zero
+(not NaN). The check compares it with `torch.nn.functional.cosine_similarity`."""),
+    solution_start("ex-00-cosine", "Normalise the rows once, then a single matrix product gives every cosine:"),
+    code('''def cosine_matrix(a, b):
+    """(n, d) and (m, d) -> (n, m) cosine similarities; 0 for a zero vector."""
     ### BEGIN SOLUTION
-    m = mask.to(hidden.dtype).unsqueeze(-1)                 # (batch, tokens, 1)
-    return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9)
+    a = a / a.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+    b = b / b.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+    return a @ b.T
     ### END SOLUTION'''),
     solution_end(),
-    code('labs.check("00.mean_pooling", mean_pooling)'),
+    code('labs.check("00.cosine_matrix", cosine_matrix)'),
     exercise("ex-00-devices", "Same seed, another device", r"""
 `set_seed(42)` followed by `torch.randn(3)` gives the same three numbers every time on the CPU. Do
 you get the same numbers with `torch.randn(3, device="cuda")` after the same seed? How would you

@@ -1,16 +1,16 @@
-"""Chapter 0's exercises: counting a model's parameters, mean pooling of token vectors with a mask.
+"""Chapter 0's exercises: counting a model's parameters, cosine similarities of sentence vectors.
 
 The references are PyTorch's own parameter list (``model.parameters()``, which lists a shared
-parameter once and leaves out buffers) and the course's masked-mean pooling
-(:func:`neuraltext.bert_finetune.pool`, the pooling of sentence encoders such as all-MiniLM).
+parameter once and leaves out buffers) and ``F.cosine_similarity`` (a zero vector gives 0). Mean
+pooling with a padding mask, the step before, is chapter 7's exercise.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from neuraltext.bert_finetune import pool
 from neuraltext.labs.check import Case, Exercise
 
 
@@ -49,26 +49,23 @@ def _count_cases() -> list[Case]:
 _COUNT_CASES = _count_cases()   # a fixed list: the same module objects each time the cases are asked for
 
 
-def _pool_reference(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return pool(hidden, mask, "mean")
+def _cosine_reference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return F.cosine_similarity(a[:, None, :], b[None, :, :], dim=-1)
 
 
-def _pool_cases() -> list[Case]:
+def _cosine_cases() -> list[Case]:
     g = torch.Generator().manual_seed(0)
-    h = torch.randn(3, 5, 4, generator=g)
-    lengths = torch.tensor([5, 2, 3])
-    mask = (torch.arange(5)[None, :] < lengths[:, None]).long()          # 1 = token, 0 = padding
-    h64 = torch.randn(2, 6, 3, generator=g, dtype=torch.float64)
-    mask64 = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]])
-    one = torch.randn(1, 1, 8, generator=g)
-    empty = torch.randn(2, 4, 3, generator=g)
+    a, b = torch.randn(4, 6, generator=g), torch.randn(3, 6, generator=g)
+    zero = a.clone()
+    zero[2] = 0.0
+    a64 = torch.randn(2, 5, generator=g, dtype=torch.float64)
     return [
-        Case("3 sentences of lengths 5, 2, 3 padded to 5", (h, mask)),
-        Case("no padding", (h, torch.ones(3, 5, dtype=torch.long))),
-        Case("float64 hidden states", (h64, mask64)),
-        Case("a boolean mask", (h, mask.bool())),
-        Case("one sentence of one token", (one, torch.ones(1, 1, dtype=torch.long))),
-        Case("a row that is all padding gives zeros, not NaN", (empty, torch.tensor([[1, 1, 0, 0], [0, 0, 0, 0]]))),
+        Case("4 sentences against 3", (a, b)),
+        Case("a set against itself (1 on the diagonal)", (a, a.clone())),
+        Case("one vector against one", (a[:1], b[:1])),
+        Case("scaled vectors: only the direction counts", (1000 * a, 0.001 * b)),
+        Case("a zero vector gives 0, not NaN", (zero, b)),
+        Case("float64", (a64, a64.flip(0))),
     ]
 
 
@@ -81,12 +78,11 @@ EXERCISES = [
         hint="iterate over model.parameters() (it lists a shared parameter once) and add up numel().",
     ),
     Exercise(
-        id="00.mean_pooling",
-        title="mean of the token vectors, padding excluded",
-        reference=_pool_reference,
-        cases=_pool_cases,
+        id="00.cosine_matrix",
+        title="the cosine similarities of two sets of sentence vectors",
+        reference=_cosine_reference,
+        cases=_cosine_cases,
         rtol=1e-5, atol=1e-6,
-        hint="multiply by the mask (as a float of hidden's dtype), sum over the tokens, divide by the "
-             "number of real tokens clamped to at least 1e-9.",
+        hint="divide each row by its norm (a zero row stays zero: clamp the norm at a tiny value), then one matrix product.",
     ),
 ]
