@@ -72,7 +72,10 @@ against the previous code (loaded beside the new one), alternating with gensim (
   same vocabulary and counts): 168 -> 121 ms at 300k tokens; ours on one thread 0.38 -> 0.42 and
   0.36 -> 0.42 of gensim in the same two runs. Kept.
 
-Neither is measured yet on an idle machine, where the static split cost less.
+This script itself, after both (2 rounds, load 3.4-4.4): ours (workers=2) 0.42, one thread 0.45 of
+gensim's words/s: on a busy machine the A/B ratios above move a lot from run to run, and the target
+(0.5) is still missed here. Neither change is measured yet on an idle machine, where the static split
+cost less (quick mode there before them: 0.39 and 0.42).
 """
 
 from __future__ import annotations
