@@ -47,8 +47,10 @@ Python number first converts it to a tensor (~3.9 us against ~1.3 us a call, 250
 Same-process A/B against the previous ``rnn_fast.py``, bit-identical outputs, busy machine: new/old
 median per-round ratio 0.975 at 1 thread (30 rounds, load 5.9; 1.09x vs 1.12x torch.nn.LSTM) and
 1.01 at 2 threads (40 rounds, load 6.8, where torch.nn.LSTM itself ran ~50x slower than on an idle
-machine: threads waiting for each other, not a measurement of the code). Kept for the one-thread gain;
-the two-thread ratio needs a run on a quiet machine.
+machine: threads waiting for each other, not a measurement of the code). Kept for the one-thread gain.
+This script after the change (15 rounds, load 4.2-4.8): 1.02x at 2 threads, 1.10x at 1 thread; the
+busy machine slows torch.nn.LSTM's two threads as well (the autograd path read 1.50x instead of ~2.2x),
+so the two-thread ratio still needs a run on a quiet machine.
 
 Moving the fast path into ``neuraltext/rnn_fast.py`` and making it autocast-aware (2026-11-30) changed
 no number: same-process A/B against the previous ``rnn.py``, 1 thread, 25 rounds, bit-identical outputs,
