@@ -45,9 +45,10 @@ products, the rest small per-step operations): the constants of the per-step tan
 - 1``, five in-place ops a step with a Python number) as 0-dim tensors, since an in-place op given a
 Python number first converts it to a tensor (~3.9 us against ~1.3 us a call, 250 calls a sequence).
 Same-process A/B against the previous ``rnn_fast.py``, bit-identical outputs, busy machine: new/old
-median per-round ratio 0.975 at 1 thread (30 rounds, load 5.9; 1.09x vs 1.12x torch.nn.LSTM) and
-1.01 at 2 threads (40 rounds, load 6.8, where torch.nn.LSTM itself ran ~50x slower than on an idle
-machine: threads waiting for each other, not a measurement of the code). Kept for the one-thread gain.
+median per-round ratio 0.975 and 0.945 at 1 thread (30 rounds each, load 5.9 and 2.8; 1.09x vs 1.12x
+and 0.96x vs 1.10x torch.nn.LSTM) and 1.01 and 1.02 at 2 threads (40 and 30 rounds, load 6.8 and 3.6,
+where torch.nn.LSTM itself ran 15-50x slower than on an idle machine: threads waiting for each
+other more than the code). Kept for the one-thread gain; no gain seen at two threads.
 This script after the change (15 rounds, load 4.2-4.8): 1.02x at 2 threads, 1.10x at 1 thread; the
 busy machine slows torch.nn.LSTM's two threads as well (the autograd path read 1.50x instead of ~2.2x),
 so the two-thread ratio still needs a run on a quiet machine.

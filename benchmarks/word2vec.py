@@ -60,14 +60,18 @@ The 300k-token gap (quick mode: 0.39x at workers=2, 0.42x on one thread, idle ma
 profiled (cProfile and per-phase timers, 300k tokens): building the examples of a chunk with NumPy
 is ~3% of training (one chunk per epoch below 2M tokens), so per-chunk overheads are not the gap;
 ~70% is the torch operations of the batches (index_add_, bmm, index_select, the alias sampler) and
-~10% their Python overhead; the vocabulary and token stream take ~0.2 s before training. Two changes, measured in one process
-against the previous code (loaded beside the new one), alternating with gensim (300k tokens, 3 epochs,
-3 rounds, median of per-round ratios; the machine was busy, load 4.1-6.4 on 2 cores):
+~10% their Python overhead; the vocabulary and token stream take ~0.2 s before training.
+Two changes, measured in one process against the previous code (loaded beside the new one),
+alternating with gensim (300k tokens, 3 epochs, 3 rounds, median of per-round ratios; the machine
+was busy, load 4.1-6.4 on 2 cores):
 
 * the Hogwild workers share the batches: each takes the next batch when it is free, instead of
   every n-th batch fixed in advance, so a worker held up by the scheduler no longer leaves the
   other waiting at the end of each chunk: ours (workers=2) / gensim 0.35 -> 0.64 (run 1, load
-  4.1-6.4) and 0.32 -> 0.56 (run 2, load 5.1-5.3). Kept.
+  4.1-6.4) and 0.32 -> 0.56 (run 2, load 5.1-5.3); at 1M tokens (2 rounds, load 3.7-4.1)
+  0.38 -> 0.49. Kept. On that busy machine ours on one thread was faster still (0.57 -> 0.65 at 1M,
+  with the next change), as in the quick run on the idle machine (0.42 vs 0.39 at workers=2) and the
+  full 1M-token run (0.71 vs 0.67): the second worker pays in the 1-epoch step table only.
 * build_vocab counts the corpus once instead of twice (the second count only on the error path;
   same vocabulary and counts): 168 -> 121 ms at 300k tokens; ours on one thread 0.38 -> 0.42 and
   0.36 -> 0.42 of gensim in the same two runs. Kept.
