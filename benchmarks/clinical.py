@@ -34,7 +34,7 @@ alternating per report; 2026-11-30, load 5-7, one thread):
 
 with identical extracted values on 2/2 reports in each mode: candidate scoring (many short
 forwards over a copied cache) is a wash, greedy generation ~12% faster with ours. Two reports on a
-loaded machine: +-10% is noise. Not measured here: the gemma-3-270m GGUF model.
+loaded machine: +-10% is noise. The gemma-3-270m GGUF model: benchmarks/clinical_gemma.py.
 """
 
 from __future__ import annotations
