@@ -4,6 +4,7 @@ decision rule, every classical family above a majority baseline, paired folds, a
 from __future__ import annotations
 
 import numpy as np
+import torch
 import pytest
 from sklearn.metrics import f1_score
 
@@ -109,6 +110,25 @@ def test_fine_tuning_lowers_the_validation_loss():
     assert len(losses) == 3 and losses[-1] < losses[0]
     pred = predict_labels(clf, data.sentences[:5], prefix=None)
     assert pred.shape == (5, 11) and set(np.unique(pred)) <= {0, 1}
+
+
+@pytest.mark.pretrained
+def test_encoder_lr_moves_the_encoder_less_than_the_head():
+    """``encoder_lr=0`` leaves the trained encoder blocks as loaded while the head learns; with
+    ``encoder_lr=None`` they move at the head's rate."""
+    from neuraltext.bert import from_pretrained
+    from neuraltext.usecases.family_models import fine_tune
+
+    data = synthetic_family_sentences(n=64, seed=3)
+    loaded = from_pretrained("all-minilm-l6-v2")
+    top = {k: v.clone() for k, v in loaded.encoder[-1].state_dict().items()}
+    kw = dict(model_name="all-minilm-l6-v2", epochs=1, lr=1e-3, train_layers=1, batch_size=16,
+              prefix=None, max_length=32)
+    frozen, _ = fine_tune(data.sentences, data.y, encoder_lr=0.0, **kw)
+    moved, _ = fine_tune(data.sentences, data.y, encoder_lr=None, **kw)
+    for name, value in frozen.bert.encoder[-1].state_dict().items():
+        assert torch.equal(value, top[name]), name
+    assert any(not torch.equal(v, top[k]) for k, v in moved.bert.encoder[-1].state_dict().items())
 
 
 @pytest.mark.pretrained

@@ -327,7 +327,7 @@ def _frozen_states(clf, texts, k, batch_size, max_length, device):
 def fine_tune(train_texts: Sequence[str], y_train: np.ndarray, model_name: str = "multilingual-e5-small",
               epochs: int = 3, lr: float = 1e-4, batch_size: int = 32, train_layers: int | None = 2,
               val_fraction: float = 0.1, patience: int = 1, max_length: int = 64, prefix: str | None = "query: ",
-              seed: int = 0, device=None):
+              seed: int = 0, device=None, encoder_lr: float | None = None):
     """Fine-tune a pretrained encoder with the study's head (H -> 200 -> 110 -> 11, sigmoid) through
     the shared training loop (binary cross-entropy), keeping the epoch with the lowest loss on a
     held-out validation part of the training texts (early stopping after ``patience`` epochs
@@ -337,7 +337,11 @@ def fine_tune(train_texts: Sequence[str], y_train: np.ndarray, model_name: str =
     are frozen, so their outputs are computed once and cached (the same numbers every epoch, in eval
     mode). ``None`` trains every block (the study's setting; on a GPU). The token embeddings stay
     frozen either way (e5's 250k x 384 table is 80% of its weights; 1,300 sentences cannot move it
-    usefully). Returns ``(classifier, history)``; ``history.eval`` lists the validation loss per epoch.
+    usefully). ``encoder_lr``: the learning rate of the trained encoder blocks (``None``: ``lr``, as for
+    the head). Pretrained blocks need much smaller steps than a new head: with every block trained at
+    the head's 1e-3, the model forgets what it knew and predicts the majority label only (measured on
+    the synthetic data), hence the usual ``lr`` ~1e-3 for the head and ~1e-5 to 1e-4 for the encoder.
+    Returns ``(classifier, history)``; ``history.eval`` lists the validation loss per epoch.
     """
     import torch
     import torch.nn.functional as F
@@ -415,8 +419,11 @@ def fine_tune(train_texts: Sequence[str], y_train: np.ndarray, model_name: str =
             n += b["labels"].numel()
         return {"val_loss": total / n}
 
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=lr)
+    head = {id(p) for p in clf.head.parameters()}
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) in head], "lr": lr},
+              {"params": [p for p in model.parameters() if p.requires_grad and id(p) not in head],
+               "lr": lr if encoder_lr is None else encoder_lr}]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
     best, best_state, waited, history = np.inf, None, 0, None
     for _ in range(epochs):
         history = train(model, loss_fn, make_batches(fit, True), epochs=1, optimizer=optimizer,
