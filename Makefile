@@ -17,6 +17,9 @@ export NEURALTEXT_PROGRESS ?= 0
 # no tqdm bars (transformers' "Loading weights" included) in executed notebooks: they would be saved
 # as widgets whose page loads scripts from a CDN
 export TQDM_DISABLE ?= 1
+# transformers' and datasets' bars ignore TQDM_DISABLE: they follow the Hugging Face switches
+export HF_HUB_DISABLE_PROGRESS_BARS ?= 1
+export HF_DATASETS_DISABLE_PROGRESS_BARS ?= 1
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
