@@ -71,6 +71,17 @@ def exercise(label: str, title: str, statement: str) -> nbformat.NotebookNode:
     return md(f"{f}{{exercise}} {title}\n:label: {label}\n\n{body}\n{f}")
 
 
+def exercises_intro(checked: str, rest: str) -> nbformat.NotebookNode:
+    """The section's opening cell: which exercises are checked (e.g. "Exercises 1 to 3 are"), how a
+    check works, and what the others are (``rest``, a sentence)."""
+    return md(f"""## Exercises
+
+{checked} checked: write the answer in the cell under the statement (the solution is folded in the
+book; in the student notebook the cell holds only the function's signature, or the name to set),
+then run the check cell below it. The check runs your answer on seeded inputs, ordinary ones and edge
+cases, compares it with the reference, and tells you the first case that differs. {rest}""")
+
+
 def solution_start(label: str, text: str = "") -> nbformat.NotebookNode:
     """Opens a collapsed solution that may hold code cells (close it with `solution_end()`)."""
     return md(f"```{{solution-start}} {label}\n:class: dropdown\n```\n{text.strip(chr(10))}")
@@ -104,6 +115,20 @@ def replace_exercises(path: str | Path, cells: list) -> None:
     kept = nb.cells[:start] + ([md(before)] if before else [])  # a summary sharing the heading's cell
     nb.cells = kept + list(cells)
     nbformat.write(nb, path)
+
+
+def tag_solution_cell(path: str | Path, first_line: str) -> None:
+    """Tag ``solution`` the one code cell of the chapter's body that starts with ``first_line`` (a hidden
+    cell computing only the numbers a solution quotes), so the student notebook drops it."""
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(first_line)]
+    if len(cells) != 1:
+        raise ValueError(f"{path.name}: expected one code cell starting with {first_line!r}, found {len(cells)}")
+    tags = cells[0].metadata.setdefault("tags", [])
+    if "solution" not in tags:
+        tags.append("solution")
+        nbformat.write(nb, path)
 
 
 def execute_exercises(path: str | Path, timeout: int = 900) -> float:

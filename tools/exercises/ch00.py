@@ -1,26 +1,18 @@
 """Writes chapter 0's exercises section (labs form). Run: .venv/bin/python tools/exercises/ch00.py
 
-The chapter had no exercises: the first run appends a `## Exercises` heading after the summary, then
-`replace_exercises` replaces everything from that heading on, as for the other chapters.
+The chapter had no exercises: on the first run `replace_exercises` appended the section after the
+summary; later runs replace it, as for the other chapters.
 """
 import sys
 from pathlib import Path
 
-import nbformat
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from labs import exercises_start  # noqa: E402
-from nb import code, exercise, md, replace_exercises, solution, solution_end, solution_start  # noqa: E402
+from nb import code, exercise, exercises_intro, replace_exercises, solution, solution_end, solution_start  # noqa: E402
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "book" / "00_getting_started.ipynb"
 
 CELLS = [
-    md("""## Exercises
-
-Exercises 1 and 2 are checked: write the function in the cell under the statement (the solution is
-folded in the book; in the student notebook the cell holds the function's signature only), then run the
-check cell below it. The check runs your function and the reference on the same seeded inputs,
-ordinary ones and edge cases, and tells you the first case that differs. Exercise 3 is a question."""),
+    exercises_intro("Exercises 1 and 2 are", "Exercise 3 is a question."),
     code("""import torch
 from torch import nn
 
@@ -72,8 +64,4 @@ some GPU kernels add numbers in a varying order, so training can drift apart lat
 ]
 
 if __name__ == "__main__":
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    if exercises_start(nb) is None:          # first run: open the section after the summary
-        nb.cells.append(md("## Exercises"))
-        nbformat.write(nb, NOTEBOOK)
-    replace_exercises(NOTEBOOK, CELLS)
+    replace_exercises(NOTEBOOK, CELLS)   # appends the section: the chapter had none

@@ -6,22 +6,15 @@ Also tags `solution` the hidden body cell that computes only the numbers the sol
 import sys
 from pathlib import Path
 
-import nbformat
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nb import code, exercise, md, replace_exercises, solution, solution_end, solution_start  # noqa: E402
+from nb import (code, exercise, exercises_intro, replace_exercises, solution, solution_end,  # noqa: E402
+                solution_start, tag_solution_cell)
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "book" / "02_cooccurrence_svd.ipynb"
 HIDDEN = "# The numbers quoted in the solutions below"
 
 CELLS = [
-    md("""## Exercises
-
-Exercises 1 and 2 are checked: write the function in the cell under the statement (the solution is
-folded in the book; in the student notebook the cell holds the function's signature only), then run the
-check cell below it. The check runs your function and the reference on the same seeded inputs,
-ordinary ones and edge cases, and tells you the first case that differs. Exercises 3 to 5 are
-experiments with the chapter's models."""),
+    exercises_intro("Exercises 1 and 2 are", "Exercises 3 to 5 are experiments with the chapter's models."),
     code("""import numpy as np
 
 from neuraltext import labs"""),
@@ -60,7 +53,7 @@ $$
 P_\alpha(j) = \frac{c_j^\alpha}{\sum_k c_k^\alpha},
 $$
 
-which is {eq}`cooc-ppmi` for $\alpha = 1$ (exercise 4 is about $\alpha = 0.75$). An entry with
+which is {eq}`cooc-ppmi` for $\alpha = 1$ (exercise {ref}`ex-02-alpha` is about $\alpha = 0.75$). An entry with
 $C_{ij} = 0$ is 0, also in a row or column that is all zeros (no NaN). The check compares it with
 `neuraltext.counts.ppmi` on the toy matrix, a rectangular matrix and a word that never co-occurs."""),
     solution_start("ex-02-ppmi", "Compute the logarithm on the non-zero counts only:"),
@@ -126,16 +119,7 @@ and $p = 0$ or $p = 1/2$ often beats the textbook $p = 1$."""),
 ]
 
 
-def tag_hidden_solution_cell(path: Path) -> None:
-    nb = nbformat.read(path, as_version=4)
-    cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(HIDDEN)]
-    assert len(cells) == 1, f"expected one hidden cell starting with {HIDDEN!r}, found {len(cells)}"
-    tags = cells[0].metadata.setdefault("tags", [])
-    if "solution" not in tags:
-        tags.append("solution")
-        nbformat.write(nb, path)
-
 
 if __name__ == "__main__":
     replace_exercises(NOTEBOOK, CELLS)
-    tag_hidden_solution_cell(NOTEBOOK)
+    tag_solution_cell(NOTEBOOK, HIDDEN)

@@ -3,16 +3,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nb import code, exercise, md, replace_exercises, solution, solution_end, solution_start  # noqa: E402
+from nb import code, exercise, exercises_intro, replace_exercises, solution, solution_end, solution_start  # noqa: E402
 
 CELLS = [
-    md("""## Exercises
-
-Exercises 1, 3 and 4 are checked: write the answer in the cell under the statement (the solution is
-folded in the book; in the student notebook the cell holds the function's signature only, or the
-name to set), then run the check cell below it. The check runs your function and the reference on
-the same seeded inputs, ordinary ones and edge cases, and tells you the first case that differs.
-Exercises 2, 5 and 6 are experiments with the chapter's models."""),
+    exercises_intro("Exercises 1, 3 and 4 are", "Exercises 2, 5 and 6 are experiments with the chapter's models."),
     code("""import math
 
 import torch

@@ -3,16 +3,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nb import code, exercise, md, replace_exercises, solution, solution_end, solution_start  # noqa: E402
+from nb import code, exercise, exercises_intro, replace_exercises, solution, solution_end, solution_start  # noqa: E402
 
 CELLS = [
-    md("""## Exercises
-
-Exercises 1, 4 and 5 are checked: write the function in the cell under the statement (the solution
-is folded in the book; in the student notebook the cell holds the function's signature only), then
-run the check cell below it. The check runs your function on seeded inputs, ordinary ones and edge
-cases, and tells you the first case that is wrong. Exercises 2 and 3 are experiments with the
-chapter's models."""),
+    exercises_intro("Exercises 1, 4 and 5 are", "Exercises 2 and 3 are experiments with the chapter's models."),
     code("""import torch
 from neuraltext import labs"""),
     exercise("ex-07-masking", "The 80/10/10 rule by hand", r"""

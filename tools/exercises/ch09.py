@@ -7,16 +7,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nb import code, exercise, md, replace_exercises, solution, solution_end, solution_start  # noqa: E402
+from nb import code, exercise, exercises_intro, replace_exercises, solution, solution_end, solution_start  # noqa: E402
 
 CELLS = [
-    md("""## Exercises
-
-Exercises 1, 2 and 4 are checked: write the function in the cell under the statement (the solution is
-folded in the book; in the student notebook the cell holds the function's signature only), then run the
-check cell below it. The check runs your function and the package's (the one the chapter trains with,
-tested against TRL) on the same seeded inputs, ordinary ones and edge cases, and tells you the first case
-that differs. Exercises 3 and 5 are experiments and questions about the chapter's models."""),
+    exercises_intro("Exercises 1, 2 and 4 are", "Exercises 3 and 5 are experiments and questions about the chapter's models."),
     code("""import torch
 import torch.nn.functional as F
 from neuraltext import labs"""),

@@ -3,14 +3,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nb import code, exercise, md, replace_exercises, solution, solution_end, solution_start  # noqa: E402
+from nb import code, exercise, exercises_intro, replace_exercises, solution, solution_end, solution_start  # noqa: E402
 
 CELLS = [
-    md("""## Exercises
-
-Exercises 1 and 2 are checked: write the function in the cell under the statement, then run the check
-cell below it (the check compares your function with the reference on seeded cases, edge cases
-included, and says which case differs). Exercise 3 is an experiment with the chapter's models."""),
+    exercises_intro("Exercises 1 and 2 are", "Exercise 3 is an experiment with the chapter's models."),
     code("""import numpy as np
 from neuraltext import labs"""),
     exercise("ex-10-f1", "Per-label F1 by hand", r"""

@@ -3,13 +3,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nb import code, exercise, md, replace_exercises, solution, solution_end, solution_start  # noqa: E402
+from nb import code, exercise, exercises_intro, replace_exercises, solution, solution_end, solution_start  # noqa: E402
 
 CELLS = [
-    md("""## Exercises
-
-Exercises 1 and 2 are checked: write the answer in the cell under the statement, then run the check
-cell below it. Exercises 3 and 4 are experiments with the appendix's runs."""),
+    exercises_intro("Exercises 1 and 2 are", "Exercises 3 and 4 are experiments with the appendix's runs."),
     code("""import torch
 from neuraltext import labs"""),
     exercise("ex-A-shard", "One process's share of the data", r"""
