@@ -11,10 +11,10 @@ and the timings become noise; one thread gives reproducible ratios there.
 What is timed: forward + backward of causal self-attention on ``(B=1, h=4, T, d_k=32)`` float32
 queries, keys and values (the core of one multi-head layer), for
 
-* ``readable``: :func:`neuraltext.attention.scaled_dot_product_attention` (the formula step by step),
+* ``readable``: :func:`neuraltext.transformer.multihead.scaled_dot_product_attention` (the formula step by step),
 * ``fused``:    ``torch.nn.functional.scaled_dot_product_attention`` called directly (the anchor),
-* ``default``:  :func:`neuraltext.attention.attention` with its default backend, i.e. what
-  :class:`neuraltext.attention.MultiHeadAttention` runs unless told otherwise.
+* ``default``:  :func:`neuraltext.transformer.multihead.attention` with its default backend, i.e. what
+  :class:`neuraltext.transformer.multihead.MultiHeadAttention` runs unless told otherwise.
 
 All three run in one process, alternating (the order rotates each round), on the same tensors;
 the median over rounds is reported. Target: ``default / fused <= 1.10`` at every length.
@@ -51,7 +51,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from neuraltext.attention import attention, scaled_dot_product_attention
+from neuraltext.transformer.multihead import attention, scaled_dot_product_attention
 
 OUT = Path(__file__).resolve().parent / "out"
 B, H, D = 1, 4, 32

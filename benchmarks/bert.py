@@ -1,4 +1,4 @@
-"""BERT forward pass: our :class:`neuraltext.bert.BertModel` vs ``transformers.BertModel``, same weights.
+"""BERT forward pass: our :class:`neuraltext.bert.model.BertModel` vs ``transformers.BertModel``, same weights.
 
     .venv/bin/python benchmarks/bert.py            # lengths 32, 128, 512; 1 and 2 threads (several minutes)
     .venv/bin/python benchmarks/bert.py --quick    # fewer rounds, 512 left out
@@ -37,8 +37,8 @@ import torch
 def load(device: torch.device):
     import transformers
 
-    from neuraltext.bert import from_pretrained
-    from neuraltext.pretrained import resolve
+    from neuraltext.bert.model import from_pretrained
+    from neuraltext.weights.registry import resolve
 
     ours = from_pretrained("all-minilm-l6-v2", device=device, tokenizer=False).eval()
     ref = transformers.BertModel.from_pretrained(resolve("all-minilm-l6-v2").path).to(device).eval()

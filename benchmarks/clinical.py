@@ -24,7 +24,7 @@ scoring over the shared report prefix). Rules on 1,207 reports: 294 reports/s. R
 long: no model call) and takes 262 s in pass 2 (8,192 tokens), 22 model tokens/s, against 11 s and
 44 tokens/s for a 180-token RC report.
 
-Our Llama code (``neuraltext.llama``, chapter 8) against transformers' ``LlamaForCausalLM`` (SDPA),
+Our Llama code (``neuraltext.gpt.llama``, chapter 8) against transformers' ``LlamaForCausalLM`` (SDPA),
 same SmolLM2 weights, tokenizer, prompts and backend code (``--compare-llama 2 --compare-free``,
 alternating per report; 2026-11-30, load 5-7, one thread):
 
@@ -46,10 +46,10 @@ from types import SimpleNamespace
 
 import torch
 
-from neuraltext.usecases.clinical_data import STYLES, synthetic_reports
-from neuraltext.usecases.clinical_eval import score_records
-from neuraltext.usecases.clinical_extract import Extractor
-from neuraltext.usecases.clinical_rules import RulesBackend
+from neuraltext.clinical.reports import STYLES, synthetic_reports
+from neuraltext.clinical.evaluate import score_records
+from neuraltext.clinical.extract import Extractor
+from neuraltext.clinical.rules import RulesBackend
 
 
 def sample(per_cell: int, seed: int = 2026):
@@ -69,7 +69,7 @@ def run(backend, reports) -> tuple[list[dict], float]:
 
 
 class OurLlama(torch.nn.Module):
-    """neuraltext.llama (chapter 8's code) behind the two calls TransformersBackend makes of a
+    """neuraltext.gpt.llama (chapter 8's code) behind the two calls TransformersBackend makes of a
     transformers model: ``model(input_ids=, past_key_values=, use_cache=)`` -> ``.logits``,
     ``.past_key_values`` (our cache is a list of (k, v), deep-copied like transformers' cache), and a
     greedy ``generate`` that continues from a cache covering a prefix of ``input_ids``."""
@@ -103,9 +103,9 @@ def compare_llama(n_reports: int, free: bool) -> dict:
     ``free``, greedy generation too. Records must be identical (printed)."""
     from transformers import AutoConfig, LlamaForCausalLM
 
-    from neuraltext import pretrained
-    from neuraltext.llama import from_pretrained
-    from neuraltext.usecases.clinical_llm import TransformersBackend
+    from neuraltext.weights import registry as pretrained
+    from neuraltext.gpt.llama import from_pretrained
+    from neuraltext.clinical.llm import TransformersBackend
 
     folder = pretrained._converted(pretrained.resolve("smollm2-135m-instruct")).path
     llama, tok = from_pretrained(folder)
@@ -157,8 +157,8 @@ def main() -> None:
     reports = sample(args.per_cell)
     backends = [("rules", lambda: RulesBackend())]
     if not args.no_llm:
-        from neuraltext.pretrained import load_causal_lm
-        from neuraltext.usecases.clinical_llm import TransformersBackend
+        from neuraltext.weights.registry import load_causal_lm
+        from neuraltext.clinical.llm import TransformersBackend
 
         pair = load_causal_lm("smollm2-135m-instruct")
         backends += [("llm-free", lambda: TransformersBackend(pair, mode="free")),

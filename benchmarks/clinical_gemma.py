@@ -39,16 +39,15 @@ import argparse
 import copy
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-from neuraltext.pretrained import cache_dir, load_causal_lm
-from neuraltext.usecases.clinical_data import synthetic_reports
-from neuraltext.usecases.clinical_eval import score_records
-from neuraltext.usecases.clinical_extract import Extractor
-from neuraltext.usecases.clinical_llm import TransformersBackend
-from neuraltext.usecases.clinical_rules import RulesBackend
+from neuraltext.weights.registry import cache_dir, load_causal_lm
+from neuraltext.clinical.reports import synthetic_reports
+from neuraltext.clinical.evaluate import score_records
+from neuraltext.clinical.extract import Extractor
+from neuraltext.clinical.llm import TransformersBackend
+from neuraltext.clinical.rules import RulesBackend
 
 COMPLETION_TEMPLATE = ("{% for m in messages %}{% if m['role'] == 'system' %}{{ bos_token }}{{ m['content'] }}\n\n"
                        "{% else %}Question : {{ m['content'] }}\n{% endif %}{% endfor %}"

@@ -1,4 +1,4 @@
-"""Co-occurrence + PPMI + rank-100 SVD on a 1M-token corpus: neuraltext.counts vs scikit-learn.
+"""Co-occurrence + PPMI + rank-100 SVD on a 1M-token corpus: neuraltext.cooccurrence.counts vs scikit-learn.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/cooccurrence.py [--tokens 1000000] [--repeats 3]
 
@@ -30,7 +30,7 @@ import scipy.sparse as sp  # noqa: E402
 from sklearn.decomposition import TruncatedSVD  # noqa: E402
 from sklearn.feature_extraction.text import CountVectorizer  # noqa: E402
 
-from neuraltext.counts import build_vocabulary, cooccurrence_matrix, ppmi, truncated_svd  # noqa: E402
+from neuraltext.cooccurrence.counts import build_vocabulary, cooccurrence_matrix, ppmi, truncated_svd  # noqa: E402
 from neuraltext.data import synthetic_corpus  # noqa: E402
 
 WINDOW, RANK, OVERSAMPLES, N_ITER = 5, 100, 200, 6

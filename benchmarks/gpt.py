@@ -1,8 +1,8 @@
-"""neuraltext.llama against transformers' LlamaForCausalLM on the packaged SmolLM2-135M-Instruct.
+"""neuraltext.gpt.llama against transformers' LlamaForCausalLM on the packaged SmolLM2-135M-Instruct.
 
     .venv/bin/python benchmarks/gpt.py [--quick] [--threads 1,2] [--rounds 5] [--no-memory] [--no-steps]
 
-Same weights (the GGUF converted once by neuraltext.pretrained), float32, batch 1, in one process,
+Same weights (the GGUF converted once by neuraltext.weights.registry), float32, batch 1, in one process,
 the contenders alternated round-robin (the machine is shared and noisy; the starting contender
 rotates every round), at each thread count (``torch.set_num_threads``):
 
@@ -11,7 +11,7 @@ rotates every round), at each thread count (``torch.set_num_threads``):
   ``logits_to_keep=1``, and so do we);
 * decode: greedy tokens/s with the KV cache, prompt of 128 tokens, 64 new tokens: ``63 / (t_64 - t_1)``
   with ``t_n`` the time of a whole greedy generation of n tokens, so the prefill cancels out
-  (ours: ``neuraltext.generate.generate(temperature=0)``; transformers: ``generate(do_sample=False)``);
+  (ours: ``neuraltext.gpt.sampling.generate(temperature=0)``; transformers: ``generate(do_sample=False)``);
 * peak memory: each contender in its own subprocess (load the model, generate 2 tokens so that every
   weight page is resident, then prefill 512 and decode 64): the process's peak resident set
   (``VmHWM`` in /proc/self/status, reset by writing 5 to ``/proc/self/clear_refs`` after the
@@ -98,9 +98,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 import transformers  # noqa: E402
 
-from neuraltext import pretrained  # noqa: E402
-from neuraltext.generate import generate  # noqa: E402
-from neuraltext.llama import GroupedQueryAttention, Llama, RotaryEmbedding, SwiGLU, from_pretrained  # noqa: E402
+from neuraltext.weights import registry as pretrained  # noqa: E402
+from neuraltext.gpt.sampling import generate  # noqa: E402
+from neuraltext.gpt.llama import GroupedQueryAttention, Llama, RotaryEmbedding, SwiGLU, from_pretrained  # noqa: E402
 
 NAME = "smollm2-135m-instruct"
 TEXT = ("The river rose slowly through the spring, and by May the lower fields were under water. "

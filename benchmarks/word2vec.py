@@ -21,7 +21,7 @@ reports "effective" words after sub-sampling instead; we count the same raw word
 Learning rates differ on purpose: gensim's default 0.025 one example at a time, ours 0.05 per batch
 (see Word2VecConfig.start_alpha for why). With --sentence-order, a fourth run trains ours in gensim's
 order (shuffle=False) with batches of 128 and gensim's 0.025: closer to gensim on its good seeds
-(0-2), at a cost in speed (see neuraltext.word2vec_fast.make_examples).
+(0-2), at a cost in speed (see neuraltext.word2vec.model.make_examples).
 
 Measured (Nov 2026, busy 2-core machine, 1M tokens, 3 epochs, alternating, mean ± sd over seeds;
 gensim's accuracy depends much on the seed, so use several rounds):
@@ -36,7 +36,7 @@ gensim's accuracy depends much on the seed, so use several rounds):
 | ours (workers=2, batch 4,096, the previous default) | 0-2 | 0.54 | 0.394 ± 0.007 | 0.348 ± 0.006 | 0.821 |
 | ours (workers=2, sentence order, batch 128, alpha 0.025) | 0-2 | 0.26 | 0.432 ± 0.054 | 0.404 ± 0.094 | 0.821 |
 
-The measurements behind the fast path's design (neuraltext.word2vec_fast), moved here from its
+The measurements behind the fast path's design (neuraltext.fast.word2vec), moved here from its
 docstrings (same machine, course corpus):
 
 * batch size: 1,024 examples (the gathered (B, 1+k, D) rows, 2.4 MB, stay in cache) ran ~1.5x faster
@@ -94,7 +94,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from neuraltext.data import synthetic_corpus  # noqa: E402
-from neuraltext.word2vec import (  # noqa: E402
+from neuraltext.word2vec.model import (  # noqa: E402
     Word2Vec,
     build_vocab,
     evaluate,

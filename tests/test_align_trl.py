@@ -16,10 +16,10 @@ trl = pytest.importorskip("trl")
 datasets = pytest.importorskip("datasets")
 transformers = pytest.importorskip("transformers")
 
-from neuraltext.align_dpo import dpo_loss  # noqa: E402
-from neuraltext.align_ppo import clipped_surrogate  # noqa: E402
-from neuraltext.align_reward import bradley_terry_loss, pool_last  # noqa: E402
-from neuraltext.align_sft import completion_logps  # noqa: E402
+from neuraltext.align.dpo import dpo_loss  # noqa: E402
+from neuraltext.align.ppo import clipped_surrogate  # noqa: E402
+from neuraltext.align.reward import bradley_terry_loss, pool_last  # noqa: E402
+from neuraltext.align.sft import completion_logps  # noqa: E402
 
 WORDS = ["<pad>", "<unk>", "<s>", "</s>", "pourriez-vous", "appeler", "mon", "père", "?", "bien", "sûr", ",",
          "je", "vais", ".", "non", "vous-même", "avec", "plaisir"]

@@ -1,4 +1,4 @@
-"""neuraltext.attention against its references: F.scaled_dot_product_attention and
+"""neuraltext.transformer.multihead against its references: F.scaled_dot_product_attention and
 torch.nn.MultiheadAttention, on the same inputs and the same weights (fp32, tolerance 1e-5)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuraltext.attention import (
+from neuraltext.transformer.multihead import (
     MultiHeadAttention,
     attention,
     causal_mask,

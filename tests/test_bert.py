@@ -1,4 +1,4 @@
-"""neuraltext.bert against transformers' BertModel / BertForPreTraining on copied weights (tiny random
+"""neuraltext.bert.model against transformers' BertModel / BertForPreTraining on copied weights (tiny random
 configs and the packaged MiniLM), BERT's 80/10/10 masking and NSP pairs checked statistically, the
 checkpoint loader's errors on broken folders, and the fine-tuning pieces."""
 
@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 import transformers
 
-from neuraltext.bert import (BertConfig, BertForPreTraining, BertModel, CheckpointError, _hf_name,
+from neuraltext.bert.model import (BertConfig, BertForPreTraining, BertModel, CheckpointError, _hf_name,
                              count_parameters, from_pretrained, load_state_dict_from_hf, mlm_loss, nsp_loss)
-from neuraltext.bert_finetune import BertClassifier, classifier_loss, encode, pool
-from neuraltext.bert_pretraining import (encode_pair, fill_masks, mask_tokens, nsp_pairs, pretraining_batches,
+from neuraltext.bert.finetune import BertClassifier, classifier_loss, encode, pool
+from neuraltext.bert.pretraining import (encode_pair, fill_masks, mask_tokens, nsp_pairs, pretraining_batches,
                                          pretraining_loss, topic_documents)
 
 TOL = dict(atol=1e-5, rtol=1e-5)
@@ -147,7 +147,7 @@ def test_minilm_equals_transformers(minilm):
 
 
 def _minilm_path():
-    from neuraltext.pretrained import resolve
+    from neuraltext.weights.registry import resolve
 
     return resolve("all-minilm-l6-v2").path
 
@@ -290,7 +290,7 @@ def test_nsp_pairs_half_true_next():
 def test_pretraining_a_tiny_bert_through_the_shared_loop():
     from neuraltext.data import synthetic_corpus
     from neuraltext.tokenize import Vocab
-    from neuraltext.train import train
+    from neuraltext.training.loop import train
 
     corpus = synthetic_corpus(6_000, seed=0)
     vocab = Vocab.build(corpus.sentences)
@@ -355,7 +355,7 @@ def test_pretraining_loss_on_chosen_positions_equals_the_full_loss():
 
 @pytest.mark.pretrained
 def test_word_vectors_average_the_pieces_of_the_word(minilm):
-    from neuraltext.bert_finetune import word_vectors
+    from neuraltext.bert.finetune import word_vectors
 
     sentence = "The unbelievably small mole."
     minilm.eval()  # a classifier built on the shared fixture may have left it in training mode

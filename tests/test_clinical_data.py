@@ -8,9 +8,9 @@ import re
 import pytest
 
 from neuraltext.data.dates import find_dates
-from neuraltext.usecases.clinical_data import (HELD_OUT_STYLES, ReportFileError, read_report_csv,
+from neuraltext.clinical.reports import (HELD_OUT_STYLES, ReportFileError, read_report_csv,
                                                read_report_folder, synthetic_patients, synthetic_reports)
-from neuraltext.usecases.clinical_schema import (DATE_KEYS, ENUMS, ISO_DATE_PATTERN, KEYS, LIST_KEYS, MET_SITES,
+from neuraltext.clinical.schema import (DATE_KEYS, ENUMS, ISO_DATE_PATTERN, KEYS, LIST_KEYS, MET_SITES,
                                                  normalize_text, normalize_tnm)
 
 

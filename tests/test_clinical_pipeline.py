@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -13,12 +12,12 @@ import time
 
 import pytest
 
-from neuraltext.usecases.clinical_data import synthetic_reports
-from neuraltext.usecases.clinical_extract import Extractor
-from neuraltext.usecases.clinical_pipeline import (ResultsFileError, done_ids, read_results, run_pipeline,
+from neuraltext.clinical.reports import synthetic_reports
+from neuraltext.clinical.extract import Extractor
+from neuraltext.clinical.pipeline import (ResultsFileError, done_ids, read_results, run_pipeline,
                                                    shard_of)
-from neuraltext.usecases.clinical_rules import RulesBackend
-from neuraltext.usecases.clinical_table import patient_table
+from neuraltext.clinical.rules import RulesBackend
+from neuraltext.clinical.table import patient_table
 
 
 @pytest.fixture(scope="module")
@@ -109,10 +108,10 @@ def test_whole_pipeline_runs_with_every_socket_blocked(tmp_path, reports, socket
 
 WORKER = textwrap.dedent('''
     import sys, time
-    from neuraltext.usecases.clinical_data import synthetic_reports
-    from neuraltext.usecases.clinical_extract import Extractor
-    from neuraltext.usecases.clinical_pipeline import run_pipeline
-    from neuraltext.usecases.clinical_rules import RulesBackend
+    from neuraltext.clinical.reports import synthetic_reports
+    from neuraltext.clinical.extract import Extractor
+    from neuraltext.clinical.pipeline import run_pipeline
+    from neuraltext.clinical.rules import RulesBackend
 
     out, seen = sys.argv[1], sys.argv[2]
 

@@ -4,11 +4,11 @@
 in the companion's ``llm`` extra) is started as a subprocess on 127.0.0.1 and a free port, offline
 (``HF_HUB_OFFLINE=1``: the CLI otherwise looks online for a newer version), on the packaged
 SmolLM2-135M-Instruct converted to an ordinary transformers folder
-(:func:`neuraltext.pretrained.resolve`; the server also reads ``<repo>:<file>.gguf`` names, but a
+(:func:`neuraltext.weights.registry.resolve`; the server also reads ``<repo>:<file>.gguf`` names, but a
 local folder needs no hub lookup). It preloads the model, and the test waits for ``/health``.
 
 What the server supports, as found here (and documented in
-:mod:`neuraltext.usecases.clinical_served`): ``/v1/chat/completions`` *ignores* ``response_format``
+:mod:`neuraltext.clinical.served`): ``/v1/chat/completions`` *ignores* ``response_format``
 (logged, then free generation), refuses vLLM's ``guided_*`` fields with HTTP 422, and has no regex
 constraint; ``/v1/systemone`` scores the options of a ``choice`` question -- the backend's
 ``constraint="choice"``. So the tests check: choice scoring end to end (every key parsed or a
@@ -30,13 +30,13 @@ import urllib.request
 
 import pytest
 
-from neuraltext.usecases.clinical_data import synthetic_reports
-from neuraltext.usecases.clinical_extract import STATES, ExtractConfig, Extractor
-from neuraltext.usecases.clinical_llm import key_candidates
-from neuraltext.usecases.clinical_pipeline import read_results, run_pipeline
-from neuraltext.usecases.clinical_schema import KEYS
-from neuraltext.usecases.clinical_served import MAX_CHOICES, ServedBackend
-from neuraltext.usecases.clinical_validate import grounding_problem
+from neuraltext.clinical.reports import synthetic_reports
+from neuraltext.clinical.extract import STATES, ExtractConfig, Extractor
+from neuraltext.clinical.llm import key_candidates
+from neuraltext.clinical.pipeline import read_results, run_pipeline
+from neuraltext.clinical.schema import KEYS
+from neuraltext.clinical.served import MAX_CHOICES, ServedBackend
+from neuraltext.clinical.validate import grounding_problem
 
 pytestmark = pytest.mark.pretrained
 
@@ -54,7 +54,7 @@ def server(tmp_path_factory):
     """``(base_url, model, log_path)`` of a running ``transformers serve``; stopped at the end."""
     pytest.importorskip("fastapi", reason="needs transformers[serving] (the companion's 'llm' extra)")
     pytest.importorskip("uvicorn", reason="needs transformers[serving] (the companion's 'llm' extra)")
-    from neuraltext.pretrained import ModelNotAvailableError, _converted, resolve
+    from neuraltext.weights.registry import ModelNotAvailableError, _converted, resolve
 
     try:
         model = _converted(resolve("smollm2-135m-instruct")).path

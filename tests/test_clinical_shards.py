@@ -10,12 +10,12 @@ import time
 
 import pytest
 
-from neuraltext.usecases.clinical_extract import Extractor
-from neuraltext.usecases.clinical_pipeline import (ResultsFileError, done_ids, load_reports, main, merge_shards,
+from neuraltext.clinical.extract import Extractor
+from neuraltext.clinical.pipeline import (ResultsFileError, done_ids, load_reports, main, merge_shards,
                                                    read_results, run_pipeline, run_sharded, shard_file, shard_of,
                                                    worker_command)
-from neuraltext.usecases.clinical_rules import RulesBackend
-from neuraltext.usecases.clinical_table import patient_table
+from neuraltext.clinical.rules import RulesBackend
+from neuraltext.clinical.table import patient_table
 
 SOURCE = "synthetic:6:8"
 VOLATILE = ("seconds",)  # the only field of a record that differs from run to run
@@ -68,7 +68,7 @@ def test_merge_refuses_missing_or_mixed_shard_files(tmp_path, sharded):
 
 SLOW_BACKEND = textwrap.dedent('''
     import time
-    from neuraltext.usecases.clinical_rules import RulesBackend
+    from neuraltext.clinical.rules import RulesBackend
 
     class SlowRules(RulesBackend):
         """The rules, 20 ms a key: slow enough to kill a worker mid-run."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from neuraltext.usecases.clinical_data import synthetic_patients
-from neuraltext.usecases.clinical_extract import Extractor
-from neuraltext.usecases.clinical_rules import RulesBackend
-from neuraltext.usecases.clinical_table import export_table, patient_table, reconcile_dates
+from neuraltext.clinical.reports import synthetic_patients
+from neuraltext.clinical.extract import Extractor
+from neuraltext.clinical.rules import RulesBackend
+from neuraltext.clinical.table import export_table, patient_table, reconcile_dates
 
 
 def rec(rid, kind, flags=None, state="extracted", **values):

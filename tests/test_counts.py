@@ -11,7 +11,7 @@ from sklearn.base import clone
 
 import torch
 
-from neuraltext.counts import (TOY_CORPUS, TOY_COURSE_VECTORS, TOY_VOCABULARY, CooccurrenceSVD,
+from neuraltext.cooccurrence.counts import (TOY_CORPUS, TOY_COURSE_VECTORS, TOY_VOCABULARY, CooccurrenceSVD,
                                build_vocabulary, cooccurrence_matrix, ppmi, truncated_svd)
 from neuraltext.data import synthetic_corpus
 from sklearn_text_checks import API_CHECKS  # noqa: E402 (tests/ helper)
@@ -303,7 +303,7 @@ def test_text_input_is_declared_and_fit_keeps_parameters_and_is_idempotent():
 
 def test_torch_svd_runs_on_the_threads_asked_and_restores_them(monkeypatch):
     """cpu_threads=1 (the default) while the SVD runs, the settings as they were after."""
-    import neuraltext.svd as svd
+    import neuraltext.cooccurrence.svd as svd
     from threadpoolctl import threadpool_info
 
     seen = []

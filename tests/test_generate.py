@@ -1,4 +1,4 @@
-"""neuraltext.generate: the filters' exact boundaries, the sampling contract, the loop with a toy model.
+"""neuraltext.gpt.sampling: the filters' exact boundaries, the sampling contract, the loop with a toy model.
 
 The filters are checked against hand-worked nuclei (probabilities chosen so the boundary is exact);
 the loop is checked with a tiny causal model that follows the same contract as the GPT and Llama
@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from neuraltext.generate import (
+from neuraltext.gpt.sampling import (
     apply_temperature,
     default_position_ids,
     filter_logits,
@@ -256,7 +256,7 @@ def test_next_token_distribution_and_top_tokens(toy):
 
 
 class _ToyKeep(_Toy):
-    """The same toy with ``logits_to_keep`` (as neuraltext.llama has): only the last logits."""
+    """The same toy with ``logits_to_keep`` (as neuraltext.gpt.llama has): only the last logits."""
 
     def forward(self, input_ids, *, attention_mask=None, position_ids=None, past=None, logits_to_keep=0):
         logits, present = super().forward(input_ids, attention_mask=attention_mask, position_ids=position_ids, past=past)

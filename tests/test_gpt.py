@@ -1,4 +1,4 @@
-"""neuraltext.gpt against transformers' GPT2LMHeadModel on the same weights, and its KV cache.
+"""neuraltext.gpt.model against transformers' GPT2LMHeadModel on the same weights, and its KV cache.
 
 A tiny random GPT-2 (transformers) is the reference: its weights are copied with
 ``GPT.from_hf_gpt2`` (which transposes GPT-2's Conv1D weights and splits the fused q/k/v), and the
@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neuraltext.generate import generate, pad_left
-from neuraltext.gpt import GPT, GPTConfig, attention_mask_for, gpt_loss
+from neuraltext.gpt.sampling import generate, pad_left
+from neuraltext.gpt.model import GPT, GPTConfig, attention_mask_for, gpt_loss
 
 transformers = pytest.importorskip("transformers")
 

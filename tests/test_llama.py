@@ -1,4 +1,4 @@
-"""neuraltext.llama against transformers' LlamaForCausalLM on the same weights.
+"""neuraltext.gpt.llama against transformers' LlamaForCausalLM on the same weights.
 
 (a) tiny random configs (GQA, multi-head, multi-query; tied and untied embeddings): logits and every
     gradient of a loss to 1e-5; the KV cache and left padding change nothing;
@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neuraltext.llama import (
+from neuraltext.gpt.llama import (
     Llama,
     LlamaConfig,
     RMSNorm,
@@ -222,7 +222,7 @@ def test_unreadable_gguf_quantisation_is_named(tmp_path, monkeypatch):
     gguf = pytest.importorskip("gguf")
     import numpy as np
 
-    from neuraltext.pretrained import ModelNotAvailableError
+    from neuraltext.weights.registry import ModelNotAvailableError
 
     monkeypatch.setenv("NEURALTEXT_CACHE", str(tmp_path / "cache"))
     path = tmp_path / "tiny.gguf"
@@ -259,7 +259,7 @@ PPL_BOUND = 40.0
 @pytest.fixture(scope="module")
 def smollm2():
     """(ours, tokenizer, transformers' LlamaForCausalLM) on the same converted weights, loaded once."""
-    from neuraltext import pretrained
+    from neuraltext.weights import registry as pretrained
 
     try:
         ours, tok = from_pretrained("smollm2-135m-instruct")
@@ -299,7 +299,7 @@ def test_real_model_logits_equal_transformers(smollm2):
 @pytest.mark.pretrained
 @pytest.mark.parametrize("index", range(len(PROMPTS)))
 def test_real_model_greedy_tokens_equal_transformers(smollm2, index):
-    from neuraltext.generate import generate
+    from neuraltext.gpt.sampling import generate
 
     ours, tok, ref = smollm2
     ids = _prompt_ids(tok, *PROMPTS[index])

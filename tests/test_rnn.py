@@ -1,4 +1,4 @@
-"""neuraltext.rnn against torch.nn: same weights -> same outputs, same gradients.
+"""neuraltext.rnn.cells against torch.nn: same weights -> same outputs, same gradients.
 
 Weights are copied from a randomly initialised torch.nn module with ``from_torch``; gradients of ours
 are compared with torch's mapped through the documented gate-order mapping (a permutation of the gate
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from neuraltext.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, _permute_blocks, lengths_from_mask
+from neuraltext.rnn.cells import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, _permute_blocks, lengths_from_mask
 
 ATOL = 1e-6
 # "lstm" runs the hand-written BPTT (LSTMLayerBPTT, the default); "lstm_autograd" unrolls LSTMCell.step
@@ -428,7 +428,7 @@ def test_gru_reset_before_and_after_differ_by_the_formula():
 
 def test_onednn_switch_selects_the_plain_path():
     """The ``cpu-no-onednn`` device really runs F.linear (the code CUDA runs), not oneDNN's kernels."""
-    from neuraltext import rnn_fast
+    from neuraltext.fast import bptt as rnn_fast
 
     x = torch.randn(2, 3)
     with torch.backends.mkldnn.flags(enabled=False):

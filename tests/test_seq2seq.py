@@ -1,4 +1,4 @@
-"""neuraltext.seq2seq: attention scores against their references, padding masks, decoding
+"""neuraltext.seq2seq.model: attention scores against their references, padding masks, decoding
 (greedy = beam of width 1, beam search = exhaustive search when the beam holds everything) and a
 trained model on the date task."""
 
@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from neuraltext.data import date_splits, exact_match, exact_match_by, source_vocab, target_vocab
-from neuraltext.seq2seq import (
+from neuraltext.seq2seq.model import (
     AdditiveAttention,
     DotAttention,
     GeneralAttention,
@@ -189,7 +189,7 @@ def _src_batch(B=4, S=7, V=20, lengths=(7, 5, 3, 1)):
 
 
 def test_encoder_matches_torch_gru_on_packed_sequences(device):
-    """Our bidirectional encoder (neuraltext.rnn.GRU) against torch.nn.GRU with packed sequences."""
+    """Our bidirectional encoder (neuraltext.rnn.cells.GRU) against torch.nn.GRU with packed sequences."""
     model = _tiny().to(device)
     src, lengths = _src_batch()
     src = src.to(device)
@@ -323,7 +323,7 @@ def test_decoding_bad_lengths_and_ids_are_named():
 def test_greedy_checks_the_device_every_few_steps_with_the_same_result():
     """Decoding asks whether everything has finished only every SYNC_EVERY steps; the steps after
     the last <eos> are trimmed, so the output is the one of stopping at once."""
-    import neuraltext.seq2seq as s2s
+    import neuraltext.seq2seq.model as s2s
 
     model = _tiny("additive", tgt_vocab_size=5)
     with torch.no_grad():
@@ -344,7 +344,7 @@ def test_greedy_checks_the_device_every_few_steps_with_the_same_result():
 
 
 def test_cpu_threads_is_set_and_restored():
-    from neuraltext.seq2seq import cpu_threads
+    from neuraltext.seq2seq.model import cpu_threads
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -365,7 +365,7 @@ def test_cpu_threads_is_set_and_restored():
 def test_train_seq2seq_limits_threads_on_the_cpu_only():
     """On the CPU, training runs on ``threads`` threads (seen from inside the loop) and the setting is
     restored; on a GPU nothing is limited."""
-    from neuraltext.seq2seq import _cpu_threads_for
+    from neuraltext.seq2seq.model import _cpu_threads_for
 
     sv, tv = source_vocab(), target_vocab()
     model = Seq2Seq(Seq2SeqConfig(len(sv), len(tv), emb_dim=4, hidden_size=4, attn_dim=4))
@@ -385,8 +385,8 @@ def test_train_seq2seq_limits_threads_on_the_cpu_only():
 
 
 def test_one_translate_for_both_models():
-    """neuraltext.transformer.translate is this module's translate; a Transformer decodes greedily only."""
-    import neuraltext.transformer as tr
+    """neuraltext.transformer.model.translate is this module's translate; a Transformer decodes greedily only."""
+    import neuraltext.transformer.model as tr
 
     assert tr.translate is translate
     sv, tv = source_vocab(), target_vocab()

@@ -1,4 +1,4 @@
-"""neuraltext.train: one entry per step in the history without a host synchronisation per step,
+"""neuraltext.training.loop: one entry per step in the history without a host synchronisation per step,
 non-finite losses caught, mixed precision settings per device."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from neuraltext.train import amp_settings, train
+from neuraltext.training.loop import amp_settings, train
 
 SYNC_NAMES = {"item", "__bool__", "__float__", "__int__", "tolist", "cpu", "numpy"}
 

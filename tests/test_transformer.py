@@ -1,4 +1,4 @@
-"""neuraltext.transformer against torch.nn.TransformerEncoderLayer / TransformerDecoderLayer /
+"""neuraltext.transformer.model against torch.nn.TransformerEncoderLayer / TransformerDecoderLayer /
 TransformerEncoder on copied weights; positional encoding against the course's formula; greedy
 decoding on a task a tiny model learns in seconds."""
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from neuraltext.attention import causal_mask, padding_mask, set_attention_backend
-from neuraltext.transformer import (
+from neuraltext.transformer.multihead import causal_mask, padding_mask, set_attention_backend
+from neuraltext.transformer.model import (
     DecoderBlock,
     EncoderBlock,
     LearnedPositionalEncoding,
@@ -293,7 +293,7 @@ def test_decoder_is_causal_and_shapes_follow_the_comments():
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_all_padding_source_gives_finite_equal_outputs_in_both_paths(norm_first):
     """A source that is nothing but padding leaves every query with no key (encoder self-attention
-    and decoder cross-attention): both attention paths give zeros there (see neuraltext.attention),
+    and decoder cross-attention): both attention paths give zeros there (see neuraltext.transformer.multihead),
     so the logits and gradients are finite and the same; the other batch element is unaffected."""
     cfg = TransformerConfig(d_model=16, n_heads=2, d_ff=24, dropout=0.0, src_vocab_size=11, tgt_vocab_size=9,
                             norm_first=norm_first)
@@ -345,7 +345,7 @@ def test_errors_are_clear():
 @pytest.fixture
 def one_thread():
     """Tiny models train fastest on one thread (and far faster than on two busy shared cores)."""
-    from neuraltext.seq2seq import cpu_threads  # threadpoolctl, restored afterwards
+    from neuraltext.seq2seq.model import cpu_threads  # threadpoolctl, restored afterwards
 
     with cpu_threads(1):
         yield
@@ -416,7 +416,7 @@ def test_bad_decoding_arguments_and_pad_id_are_named():
 
 
 def test_greedy_decode_same_result_whatever_the_sync_interval():
-    import neuraltext.transformer as tr
+    import neuraltext.transformer.model as tr
 
     cfg = TransformerConfig(d_model=16, n_heads=2, d_ff=16, dropout=0.0, src_vocab_size=7, tgt_vocab_size=5,
                             n_encoder_layers=1, n_decoder_layers=1)
@@ -437,7 +437,7 @@ def test_greedy_decode_same_result_whatever_the_sync_interval():
 def test_train_with_amp_runs_a_transformer_step_in_bfloat16_on_the_cpu():
     """train(amp=True) on the CPU: the forward pass runs under bfloat16 autocast, the weights stay
     float32 and change, the losses are finite."""
-    from neuraltext.train import train
+    from neuraltext.training.loop import train
 
     cfg = TransformerConfig(d_model=16, n_heads=2, d_ff=32, dropout=0.0, src_vocab_size=9, tgt_vocab_size=9,
                             n_encoder_layers=1, n_decoder_layers=1)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from neuraltext.data import synthetic_corpus
-from neuraltext.word2vec import (
+from neuraltext.word2vec.model import (
     Word2Vec,
     alias_table,
     build_vocab,
@@ -24,7 +24,7 @@ from neuraltext.word2vec import (
     sgns_loss,
     skipgram_pairs,
 )
-from neuraltext.word2vec_fast import _cbow_step, _sgns_step
+from neuraltext.fast.word2vec import _cbow_step, _sgns_step
 
 
 # ----------------------------------------------------------------------------------- the gradient
@@ -109,7 +109,7 @@ def test_batched_cbow_update_is_one_sgd_step_when_rows_do_not_repeat(device):
 
 def test_repeated_rows_are_scaled_by_the_square_root_of_their_count(device):
     """A word met n times in a batch gets its n updates summed and divided by sqrt(n)."""
-    from neuraltext.word2vec_fast import _repeat_scale
+    from neuraltext.fast.word2vec import _repeat_scale
 
     rows = torch.tensor([3, 1, 3, 3, 0, 1], device=device)
     expected = torch.tensor([3, 2, 3, 3, 1, 2], dtype=torch.float32).sqrt()
@@ -227,8 +227,8 @@ def test_unshuffled_examples_come_in_sentence_order():
     window = 2
     expected = [(ids[i], ids[j]) for i in range(len(ids)) for j in range(len(ids))
                 if i != j and abs(i - j) <= window and sentence_ids[i] == sentence_ids[j]]
-    from neuraltext.word2vec import Word2VecConfig
-    from neuraltext.word2vec_fast import make_examples
+    from neuraltext.word2vec.model import Word2VecConfig
+    from neuraltext.word2vec.model import make_examples
 
     ordered = make_examples(ids, sentence_ids, Word2VecConfig(shuffle=False, window=window, dynamic_window=False),
                             np.random.default_rng(0), torch.device("cpu"))
@@ -286,7 +286,7 @@ def test_workers_train_on_one_thread_each_and_the_settings_are_restored(monkeypa
     """With workers=2 every torch operation runs on one thread while training (Hogwild), and the
     thread settings, torch's and the OpenMP/BLAS pools' (threadpoolctl), are what they were after,
     even when training fails. (Before, the test asserted get_num_threads() >= 1: always true.)"""
-    import neuraltext.word2vec_fast as fast
+    import neuraltext.fast.word2vec as fast
     from threadpoolctl import threadpool_info
 
     seen = []
@@ -425,7 +425,7 @@ def test_clone_and_set_params(fitted):
 def test_the_training_loop_never_reads_a_value_back_to_the_host(monkeypatch):
     """No per-step .item()/float()/int()/bool() on a tensor while the batches run (on a GPU each one
     would wait for the device): the losses stay on the device until the chunk is done."""
-    import neuraltext.word2vec_fast as fast
+    import neuraltext.fast.word2vec as fast
 
     calls = []
     in_loop = [False]

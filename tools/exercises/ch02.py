@@ -25,7 +25,7 @@ of words, and `vocabulary` a list of words (row and column $i$ are `vocabulary[i
 $C_{ij} = \#\{(s, p, q) : w_{s,p} = i,\ w_{s,q} = j,\ 0 < |p - q| \le \text{window}\}$:
 pairs never cross two sentences, a word repeated near itself counts on the diagonal, and a word that
 is not in the vocabulary adds nothing but still takes its position. The check compares it with
-`neuraltext.counts.cooccurrence_matrix(sentences, vocabulary, window).toarray()`, starting with the
+`neuraltext.cooccurrence.counts.cooccurrence_matrix(sentences, vocabulary, window).toarray()`, starting with the
 lecture's toy corpus."""),
     solution_start("ex-02-cooc", "Two loops over the positions of each sentence are enough at this size:"),
     code('''def cooccurrence(sentences, vocabulary, window):
@@ -55,7 +55,7 @@ $$
 
 which is {eq}`cooc-ppmi` for $\alpha = 1$ (exercise {ref}`ex-02-alpha` is about $\alpha = 0.75$). An entry with
 $C_{ij} = 0$ is 0, also in a row or column that is all zeros (no NaN). The check compares it with
-`neuraltext.counts.ppmi` on the toy matrix, a rectangular matrix and a word that never co-occurs."""),
+`neuraltext.cooccurrence.counts.ppmi` on the toy matrix, a rectangular matrix and a word that never co-occurs."""),
     solution_start("ex-02-ppmi", "Compute the logarithm on the non-zero counts only:"),
     code('''def ppmi(C, alpha=1.0):
     """max(0, log(P(i, j) / (P(i) P_alpha(j)))), 0 where C is 0."""

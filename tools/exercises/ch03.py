@@ -23,7 +23,7 @@ $$
 -\sum_{b=1}^{B} \Big[\log \sigma(\mathbf{v}_{w_O}^\top \mathbf{h}) + \sum_{i=1}^{k} \log \sigma(-\mathbf{v}_{w_i}^\top \mathbf{h})\Big].
 $$
 
-The check compares it with `neuraltext.word2vec.sgns_loss`, among others on large scores (where
+The check compares it with `neuraltext.word2vec.model.sgns_loss`, among others on large scores (where
 $\log(\sigma(x))$ computed naively becomes $-\infty$), on zero vectors and with $k = 0$."""),
     solution_start("ex-03-loss", "Two batched dot products, then `F.logsigmoid`, which stays finite for large scores:"),
     code('''def negative_sampling_loss(h, v_out, v_neg):
@@ -42,7 +42,7 @@ $g_O = 1 - \sigma(\mathbf{v}_{w_O}^\top \mathbf{h})$ and $g_i = -\sigma(\mathbf{
 the gradients of $L$ are $g_j \mathbf{h}$ for each $\mathbf{v}_j$ and $\sum_j g_j \mathbf{v}_j$ for
 $\mathbf{h}$, and the loss is $-L$. Write them in closed form, without autograd (you may use autograd
 afterwards to test yourself). The check compares the tuple `(d_h, d_v_out, d_v_neg)` with
-`neuraltext.word2vec.sgns_gradients`, which the chapter checked against autograd."""),
+`neuraltext.word2vec.model.sgns_gradients`, which the chapter checked against autograd."""),
     solution_start("ex-03-gradients", "The same scores as the loss, then the three products of {eq}`w2v-gradient`, negated:"),
     code('''def negative_sampling_gradients(h, v_out, v_neg):
     """Gradients of negative_sampling_loss: (d_h, d_v_out, d_v_neg), shapes (B, D), (B, D), (B, k, D)."""
@@ -62,7 +62,7 @@ afterwards to test yourself). The check compares the tuple `(d_h, d_v_out, d_v_n
 Write `noise_distribution(counts, exponent=0.75)`: for a 1-D NumPy array of word counts $U(w)$,
 return the float64 array $P_n(w) = U(w)^{\text{exponent}} / \sum_{w'} U(w')^{\text{exponent}}$, the
 distribution the noise words are drawn from ($3/4$ by default). The check compares it with
-`neuraltext.word2vec.noise_distribution`, also with the exponents 0 (uniform) and 1 (unigram)."""),
+`neuraltext.word2vec.model.noise_distribution`, also with the exponents 0 (uniform) and 1 (unigram)."""),
     solution_start("ex-03-noise", "Power, then normalise; the float64 cast keeps integer counts from being raised as integers:"),
     code('''def noise_distribution(counts, exponent=0.75):
     """U(w)^exponent, normalised to sum to 1 (float64)."""

@@ -40,7 +40,7 @@ plt.semilogy(lm.gradient_vs_distance(model, ids))
     exercise("ex-04-lstm", "One LSTM step", r"""
 Write `lstm_step(x, h, c, W_xh, W_hh, b)` returning `(h_t, C_t)`, one step of equation {eq}`lstm`
 for a batch: `x` is $x_t$ of shape `(B, I)`, `h` and `c` are $h_{t-1}$ and $C_{t-1}$ of shape
-`(B, H)`. The weights are stacked as in `neuraltext.rnn`: `W_xh` `(4H, I)` multiplies the input,
+`(B, H)`. The weights are stacked as in `neuraltext.rnn.cells`: `W_xh` `(4H, I)` multiplies the input,
 `W_hh` `(4H, H)` the previous hidden state, `b` `(4H,)` is the bias, and their blocks of $H$ rows are
 the gates in the chapter's order $f, i, \tilde{C}, o$ (so that
 $W_f \cdot [h_{t-1}, x_t] + b_f$ is the first block of `x @ W_xh.T + h @ W_hh.T + b`). The check

@@ -11,7 +11,7 @@ CELLS = [
 from neuraltext import labs"""),
     exercise("ex-07-masking", "The 80/10/10 rule by hand", r"""
 Write `my_mask_tokens(ids, mask_id, special_ids, vocab_size, p=0.15, generator=None)` without looking
-at `neuraltext.bert_pretraining`. `ids` is a `(B, T)` tensor of token ids; the tokens whose id is in
+at `neuraltext.bert.pretraining`. `ids` is a `(B, T)` tensor of token ids; the tokens whose id is in
 `special_ids` (padding, `[CLS]`, `[SEP]`, `[MASK]`...) are never chosen. Choose each other token with
 probability $p$; a chosen token is replaced by `mask_id` with probability 0.8, by a random *ordinary*
 token (not special, in $[0, |V|)$) with probability 0.1, and left unchanged with probability 0.1.

@@ -9,9 +9,9 @@ CELLS = [
     exercises_intro("Exercises 1 to 3 are", "Exercise 4 is an experiment with the chapter's tiny GPT."),
     code("""import torch
 from neuraltext import labs
-from neuraltext.llama import LlamaConfig"""),
+from neuraltext.gpt.llama import LlamaConfig"""),
     exercise("ex-08-top-p", "Top-p by hand", r"""
-Write `my_top_p(logits, p)` for a 1-D tensor of logits without looking at `neuraltext.generate`: return
+Write `my_top_p(logits, p)` for a 1-D tensor of logits without looking at `neuraltext.gpt.sampling`: return
 the logits with `-inf` outside the nucleus, the smallest set of most probable tokens whose mass reaches
 $p$. Sorted by decreasing probability $\pi_{(1)} \ge \pi_{(2)} \ge \dots$, token $(i)$ is kept when
 $\sum_{j<i} \pi_{(j)} < p$, so the most probable token always stays. Two boundary rules: a mass within
@@ -80,9 +80,9 @@ Count with `collections.Counter(zip(ids, ids[1:], ids[2:]))`. Greedy decoding fa
 of the same few sentences), because it always takes the most probable token: once a context recurs, the
 same continuation follows, forever. Sampling leaves the loop: a less probable token breaks the cycle.
 This is the "degeneration" that motivated top-p."""),
-    md("""What the chapter used from the package: `neuraltext.gpt` (`GPTConfig`, `GPT`, `gpt_loss`,
-`GPT.from_hf_gpt2`), `neuraltext.generate` (`generate`, `next_token_distribution`, `top_p_filter`,
-`top_k_filter`, `pad_left`), `neuraltext.llama.from_pretrained` and `neuraltext.diagrams`."""),
+    md("""What the chapter used from the package: `neuraltext.gpt.model` (`GPTConfig`, `GPT`, `gpt_loss`,
+`GPT.from_hf_gpt2`), `neuraltext.gpt.sampling` (`generate`, `next_token_distribution`, `top_p_filter`,
+`top_k_filter`, `pad_left`), `neuraltext.gpt.llama.from_pretrained` and `neuraltext.diagrams`."""),
 ]
 
 if __name__ == "__main__":

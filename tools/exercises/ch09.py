@@ -18,7 +18,7 @@ from neuraltext import labs"""),
 Write `my_bradley_terry_loss(r_chosen, r_rejected)`: the Bradley-Terry loss {eq}`bradley-terry` of a
 batch of pairs, $-\frac{1}{B}\sum_b \log \sigma(r_{w,b} - r_{l,b})$, from two tensors of rewards of
 shape `(B,)`; return a 0-dim tensor. The check compares it with
-`neuraltext.align_reward.bradley_terry_loss`, also on equal rewards, on rewards shifted by a constant and
+`neuraltext.align.reward.bradley_terry_loss`, also on equal rewards, on rewards shifted by a constant and
 on margins of hundreds, where $\log(\sigma(z))$ computed in two steps overflows."""),
     solution_start("ex-09-bradley-terry", r"""`F.logsigmoid` computes $\log \sigma(z) = -\log(1 + e^{-z})$ without forming $\sigma(z)$,
 which rounds to 0 for $z$ below about $-100$ in float32:"""),
@@ -36,7 +36,7 @@ $\mathrm{kl}_b = \sum_t m_{b,t}\,\big(\log \pi_\theta(y_t \mid x, y_{<t}) - \log
 and $R_b = r_b - \beta\, \mathrm{kl}_b$. `score` is the reward model's score `(B,)`; `logp` and
 `ref_logp` are the per-token log-probabilities `(B, T)` of the sampled tokens under the policy and the
 reference; `mask` `(B, T)` is 1 on the answer's tokens and 0 on the prompt and the padding (whose
-log-probabilities mean nothing). The check compares it with `neuraltext.align_ppo.kl_penalized_reward`."""),
+log-probabilities mean nothing). The check compares it with `neuraltext.align.ppo.kl_penalized_reward`."""),
     solution_start("ex-09-kl-reward", "Mask the per-token log-ratios, sum them over the answer, subtract $\\beta$ times the sum:"),
     code('''def my_kl_reward(score, logp, ref_logp, mask, beta):
     """(R, kl), each (B,): kl = sum_t mask (logp - ref_logp), R = score - beta kl."""
@@ -60,7 +60,7 @@ remedies."""),
 Write `my_dpo_loss(pc, pr, rc, rr, beta)`, the DPO loss {eq}`dpo` from four tensors `(B,)` of summed
 log-probabilities: the policy's on the chosen and the rejected answers (`pc`, `pr`) and the reference's
 (`rc`, `rr`); return a 0-dim tensor. The check compares it with the loss of
-`neuraltext.align_dpo.dpo_loss` for several $\beta$, a policy equal to the reference, and margins of
+`neuraltext.align.dpo.dpo_loss` for several $\beta$, a policy equal to the reference, and margins of
 hundreds of nats."""),
     solution_start("ex-09-dpo", r"""Bradley-Terry on the implicit rewards $\beta \log \pi_\theta / \pi_{ref}$, with
 `F.logsigmoid` for the same reason as in exercise 1:"""),

@@ -10,7 +10,7 @@ CELLS = [
     code("""from collections import Counter
 
 from neuraltext import labs
-from neuraltext.usecases.clinical_schema import normalize_text"""),
+from neuraltext.clinical.schema import normalize_text"""),
     exercise("ex-11-dates", "A patient's diagnosis date", r"""
 Write `reconcile(values)` for a list of `(iso_date, report_id)` pairs, the diagnosis dates a patient's
 consultations gave. Return `(date, source, distinct, conflict)`: the earliest date, where a month-only

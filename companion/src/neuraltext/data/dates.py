@@ -35,7 +35,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from neuraltext.tokenize.vocab import BOS, EOS, PAD, UNK, Vocab  # noqa: F401 (re-exported names)
+from neuraltext.vocab import BOS, EOS, PAD, UNK, Vocab  # noqa: F401 (re-exported names)
 
 __all__ = [
     "MONTHS",

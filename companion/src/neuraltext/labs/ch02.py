@@ -1,7 +1,7 @@
 """Chapter 2's exercises: the co-occurrence matrix of a small corpus and its PPMI weighting.
 
-The references are the package's :func:`~neuraltext.counts.cooccurrence_matrix` (which reproduces the
-lecture's toy matrix) and :func:`~neuraltext.counts.ppmi`, densified.
+The references are the package's :func:`~neuraltext.cooccurrence.counts.cooccurrence_matrix` (which reproduces the
+lecture's toy matrix) and :func:`~neuraltext.cooccurrence.counts.ppmi`, densified.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from neuraltext.counts import TOY_CORPUS, TOY_VOCABULARY, cooccurrence_matrix, ppmi
+from neuraltext.cooccurrence.counts import TOY_CORPUS, TOY_VOCABULARY, cooccurrence_matrix, ppmi
 from neuraltext.labs.check import Case, Exercise
 
 

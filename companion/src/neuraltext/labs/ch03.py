@@ -1,8 +1,8 @@
 """Chapter 3's exercises: the negative-sampling loss, its hand-derived gradient, the noise distribution.
 
-The references are the package's :func:`~neuraltext.word2vec.sgns_loss` (written for autograd),
-:func:`~neuraltext.word2vec.sgns_gradients` (the closed form, equal to autograd's in the chapter) and
-:func:`~neuraltext.word2vec.noise_distribution`.
+The references are the package's :func:`~neuraltext.word2vec.model.sgns_loss` (written for autograd),
+:func:`~neuraltext.word2vec.model.sgns_gradients` (the closed form, equal to autograd's in the chapter) and
+:func:`~neuraltext.word2vec.model.noise_distribution`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from neuraltext.labs.check import Case, Exercise
-from neuraltext.word2vec import noise_distribution, sgns_gradients, sgns_loss
+from neuraltext.word2vec.model import noise_distribution, sgns_gradients, sgns_loss
 
 
 def _vectors(seed: int, batch: int, k: int, dim: int, dtype=torch.float32, scale: float = 1.0):

@@ -1,7 +1,7 @@
 """Chapter 4's exercises: perplexity by hand, one LSTM step and one GRU step from the course's equations.
 
-The references are the package's own: :func:`neuraltext.lm.perplexity_from_log_probs` for the worked
-number, and the cells of :mod:`neuraltext.rnn` (tested weight for weight against ``torch.nn.LSTMCell``
+The references are the package's own: :func:`neuraltext.rnn.lm.perplexity_from_log_probs` for the worked
+number, and the cells of :mod:`neuraltext.rnn.cells` (tested weight for weight against ``torch.nn.LSTMCell``
 and ``torch.nn.GRUCell``) run on the student's weights. The gate blocks are stacked in the chapter's
 order: f, i, C~, o for the LSTM; z, r, h~ for the GRU, whose candidate is equation (gru), the reset
 gate applied *before* the product (``GRUCell(reset_after=False)``).
@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 
 from neuraltext.labs.check import Case, Exercise
-from neuraltext.lm import perplexity_from_log_probs
-from neuraltext.rnn import GRUCell, LSTMCell
+from neuraltext.rnn.lm import perplexity_from_log_probs
+from neuraltext.rnn.cells import GRUCell, LSTMCell
 
 PROBABILITIES = (0.5, 0.25, 0.125, 1.0)  # the four tokens' probabilities in the statement
 

@@ -1,7 +1,7 @@
 """Chapter 5's exercises: additive attention, Luong's dot and general scores, exact match.
 
-The references are the package's own: :class:`neuraltext.seq2seq.AdditiveAttention`,
-:class:`~neuraltext.seq2seq.DotAttention` and :class:`~neuraltext.seq2seq.GeneralAttention` loaded
+The references are the package's own: :class:`neuraltext.seq2seq.model.AdditiveAttention`,
+:class:`~neuraltext.seq2seq.model.DotAttention` and :class:`~neuraltext.seq2seq.model.GeneralAttention` loaded
 with the student's weights (the chapter checks the last two against ``F.scaled_dot_product_attention``),
 and :func:`neuraltext.data.exact_match`.
 """
@@ -12,7 +12,7 @@ import torch
 
 from neuraltext.data.dates import exact_match
 from neuraltext.labs.check import Case, Exercise
-from neuraltext.seq2seq import AdditiveAttention, DotAttention, GeneralAttention
+from neuraltext.seq2seq.model import AdditiveAttention, DotAttention, GeneralAttention
 
 
 def _mask(lengths, S: int) -> torch.Tensor:

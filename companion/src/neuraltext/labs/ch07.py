@@ -5,8 +5,8 @@ The masking is random, so it is checked by its statistics (a ``judge``): on tens
 tokens, drawn with a seeded generator, the proportions must be within five binomial standard
 deviations of 15% chosen, then 80% ``[MASK]``, 10% random, 10% unchanged, and the structure must be
 exact (specials never chosen, labels -100 elsewhere, random replacements ordinary tokens).
-:func:`neuraltext.bert_pretraining.mask_tokens` passes it. Mean pooling is compared with
-:func:`neuraltext.bert_finetune.pool`. The additive bias is judged by what it is for: added to
+:func:`neuraltext.bert.pretraining.mask_tokens` passes it. Mean pooling is compared with
+:func:`neuraltext.bert.finetune.pool`. The additive bias is judged by what it is for: added to
 attention scores, the softmax must give the weights of the boolean mask (0 on padding), and the bias
 must be 0 on real tokens.
 """
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from neuraltext.bert_finetune import pool
-from neuraltext.bert_pretraining import IGNORE_INDEX, mask_tokens
+from neuraltext.bert.finetune import pool
+from neuraltext.bert.pretraining import IGNORE_INDEX, mask_tokens
 from neuraltext.labs.check import Case, Exercise, compare
 
 SD_LIMIT = 5.0  # binomial standard deviations allowed (a right answer fails with probability ~1e-6 per statistic)

@@ -1,8 +1,8 @@
 """Chapter 8's exercises: top-p and top-k filtering, the size of SmolLM2's KV cache.
 
-The references are the package's own filters (``neuraltext.generate.top_p_filter`` and
+The references are the package's own filters (``neuraltext.gpt.sampling.top_p_filter`` and
 ``top_k_filter``, which the chapter samples with) and the KV-cache formula of the chapter applied to
-SmolLM2-135M's shapes, read from ``neuraltext.llama.LlamaConfig`` (its defaults are SmolLM2's; the
+SmolLM2-135M's shapes, read from ``neuraltext.gpt.llama.LlamaConfig`` (its defaults are SmolLM2's; the
 chapter checks the formula against the cache of the loaded model).
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from neuraltext.generate import top_k_filter, top_p_filter
+from neuraltext.gpt.sampling import top_k_filter, top_p_filter
 from neuraltext.labs.check import Case, Exercise
-from neuraltext.llama import LlamaConfig
+from neuraltext.gpt.llama import LlamaConfig
 
 
 def _logits(seed: int, *shape: int, scale: float = 3.0, dtype=torch.float32) -> torch.Tensor:

@@ -1,17 +1,17 @@
 """Chapter 9's exercises: the Bradley-Terry reward loss, PPO's KL-penalised reward, the DPO loss.
 
 The references are the package's functions that the chapter trains with and tests against TRL:
-``neuraltext.align_reward.bradley_terry_loss``, ``neuraltext.align_ppo.kl_penalized_reward`` and
-``neuraltext.align_dpo.dpo_loss`` (its loss, without the statistics).
+``neuraltext.align.reward.bradley_terry_loss``, ``neuraltext.align.ppo.kl_penalized_reward`` and
+``neuraltext.align.dpo.dpo_loss`` (its loss, without the statistics).
 """
 
 from __future__ import annotations
 
 import torch
 
-from neuraltext.align_dpo import dpo_loss
-from neuraltext.align_ppo import kl_penalized_reward
-from neuraltext.align_reward import bradley_terry_loss
+from neuraltext.align.dpo import dpo_loss
+from neuraltext.align.ppo import kl_penalized_reward
+from neuraltext.align.reward import bradley_terry_loss
 from neuraltext.labs.check import Case, Exercise
 
 

@@ -1,7 +1,7 @@
 """Chapter 10's exercises: per-label F1 from predictions, and the canonical code of a label set.
 
 References: scikit-learn's ``f1_score(average=None, zero_division=0)`` (what ``per_label_report``
-uses) and :func:`neuraltext.usecases.family.labels_to_code`.
+uses) and :func:`neuraltext.family.data.labels_to_code`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from neuraltext.labs.check import Case, Exercise
-from neuraltext.usecases.family import LABELS, labels_to_code
+from neuraltext.family.data import LABELS, labels_to_code
 
 
 def _f1_reference(y_true, y_pred):

@@ -1,14 +1,14 @@
 """Chapter 11's exercises: the patient table's date rule, and the token F1 of an extracted value.
 
-References: :func:`neuraltext.usecases.clinical_table.reconcile_dates` and the F1 of
-:func:`neuraltext.usecases.clinical_eval.field_scores` (SQuAD's token overlap).
+References: :func:`neuraltext.clinical.table.reconcile_dates` and the F1 of
+:func:`neuraltext.clinical.evaluate.field_scores` (SQuAD's token overlap).
 """
 
 from __future__ import annotations
 
 from neuraltext.labs.check import Case, Exercise
-from neuraltext.usecases.clinical_eval import field_scores
-from neuraltext.usecases.clinical_table import reconcile_dates
+from neuraltext.clinical.evaluate import field_scores
+from neuraltext.clinical.table import reconcile_dates
 
 
 def _reconcile_cases() -> list[Case]:

@@ -9,7 +9,7 @@
 from neuraltext.tokenize.bpe import BPETokenizer, pretokenize
 from neuraltext.tokenize.simple import CharTokenizer, WordTokenizer, read_tokenizer
 from neuraltext.tokenize.tfidf import TfIdf
-from neuraltext.tokenize.vocab import BOS, EOS, MASK, PAD, SPECIAL_TOKENS, UNK, Vocab
+from neuraltext.vocab import BOS, EOS, MASK, PAD, SPECIAL_TOKENS, UNK, Vocab
 
 __all__ = ["Vocab", "PAD", "UNK", "BOS", "EOS", "MASK", "SPECIAL_TOKENS",
            "WordTokenizer", "CharTokenizer", "BPETokenizer", "pretokenize", "read_tokenizer",

@@ -37,7 +37,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from neuraltext.tokenize.vocab import SPECIAL_TOKENS, UNK, Vocab, read_json
+from neuraltext.vocab import SPECIAL_TOKENS, UNK, Vocab, read_json
 
 __all__ = ["BPETokenizer", "PATTERN", "pretokenize", "byte_token", "train_hf_bpe"]
 

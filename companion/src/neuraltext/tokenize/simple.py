@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from neuraltext.tokenize.vocab import SPECIAL_TOKENS, UNK, Vocab, read_json
+from neuraltext.vocab import SPECIAL_TOKENS, UNK, Vocab, read_json
 
 __all__ = ["WordTokenizer", "CharTokenizer", "read_tokenizer"]
 
@@ -190,7 +190,7 @@ class CharTokenizer(_VocabTokenizer):
 
 def read_tokenizer(path: str | Path):
     """Read any tokenizer saved by this package (word, character or BPE), whatever its type, from
-    the JSON file its ``save`` wrote. (Not :func:`neuraltext.pretrained.load_tokenizer`, which loads
+    the JSON file its ``save`` wrote. (Not :func:`neuraltext.weights.registry.load_tokenizer`, which loads
     a packaged Hugging Face tokenizer by name.)"""
     from neuraltext.tokenize.bpe import BPETokenizer
 

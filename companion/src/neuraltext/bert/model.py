@@ -1,0 +1,415 @@
+"""BERT (Devlin et al., 2019): a stack of post-norm transformer encoder blocks, pre-trained by filling
+in masked words, then fine-tuned.
+
+The input of every position is the sum of three learned embeddings, then a layer norm:
+
+    x_0 = LayerNorm(E_tok[w_t] + E_pos[t] + E_seg[s_t])       (s_t = 0 for sentence A, 1 for B)
+
+then ``N`` encoder blocks of chapter 6 (post-norm, GELU, :class:`neuraltext.transformer.model.EncoderBlock`),
+each position attending to **every** position, left and right (no causal mask: bidirectional):
+
+    h = LN_1(x + MultiHead(x, x, x));   x' = LN_2(h + W_2 GELU(W_1 h + b_1) + b_2)
+
+Pooler (the [CLS] vector as a summary of the pair): ``p = tanh(W_p h_[CLS] + b_p)``.
+
+The two pre-training objectives of the course (lecture notes, eqs. 6 and 7):
+
+    L_MLM = -(1/|M|) sum_{t in M} log P(w_t | context)      M: the masked positions (15% of tokens)
+    P(. | context) = softmax(E_tok LN(GELU(W_T h_t + b_T)) + b)          (decoder tied to E_tok)
+
+    L_NSP = -[y log y_hat + (1 - y) log(1 - y_hat)]    y = 1 if B follows A, y_hat = P(IsNext | p)
+
+BERT-base: hidden size 768, 12 blocks x 12 heads, feed-forward 3,072, 512 positions, a WordPiece
+vocabulary of 30,522 tokens: 110M parameters (:func:`count_parameters` recomputes it from a config).
+
+:func:`from_pretrained` loads any Hugging Face BERT-architecture checkpoint (safetensors, or
+``pytorch_model.bin``) into these modules, checking every key and shape first. The masking and NSP
+pairs are in :mod:`neuraltext.bert.pretraining`; classification and sentence embeddings in
+:mod:`neuraltext.bert.finetune`. Shapes: ``B`` batch, ``T`` length, ``H`` hidden size, ``V`` vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neuraltext.transformer.model import EncoderBlock, TransformerConfig
+
+__all__ = [
+    "BertConfig", "BertEmbeddings", "BertPooler", "BertModel", "BertMLMHead", "BertNSPHead",
+    "BertForPreTraining", "BertOutput", "mlm_loss", "nsp_loss", "count_parameters",
+    "CheckpointError", "from_pretrained", "load_state_dict_from_hf",
+]
+
+IGNORE_INDEX = -100  # label of the positions the MLM loss skips (torch's and transformers' convention)
+
+
+@dataclass
+class BertConfig:
+    """BERT's sizes; the defaults are BERT-base (uncased). Field names follow the paper;
+    :meth:`from_hf` / :meth:`to_hf` translate to and from a transformers ``config.json``."""
+
+    vocab_size: int = 30_522
+    hidden_size: int = 768  # H
+    n_layers: int = 12  # N encoder blocks
+    n_heads: int = 12
+    intermediate_size: int = 3_072  # feed-forward hidden size (4 H)
+    max_position: int = 512  # context size
+    type_vocab_size: int = 2  # segments A and B
+    dropout: float = 0.1  # on embeddings, attention weights and every sub-layer output
+    norm_eps: float = 1e-12
+    pad_id: int = 0
+    attention_backend: str = "fused"
+
+    def __post_init__(self):
+        for name in ("vocab_size", "hidden_size", "n_layers", "n_heads", "intermediate_size", "max_position",
+                     "type_vocab_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"BertConfig.{name} must be a positive integer, got {value!r}")
+        if self.hidden_size % self.n_heads:
+            raise ValueError(f"hidden_size={self.hidden_size} is not a multiple of n_heads={self.n_heads}")
+
+    def block_config(self) -> TransformerConfig:
+        """The chapter-6 block configuration of one BERT layer: post-norm, exact GELU, biases."""
+        return TransformerConfig(d_model=self.hidden_size, n_heads=self.n_heads, d_ff=self.intermediate_size,
+                                 dropout=self.dropout, activation="gelu", norm_first=False,
+                                 norm_eps=self.norm_eps, bias=True, attention_backend=self.attention_backend)
+
+    @classmethod
+    def from_hf(cls, cfg: dict) -> "BertConfig":
+        """From a transformers BERT ``config.json`` (as a dict)."""
+        return cls(vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"], n_layers=cfg["num_hidden_layers"],
+                   n_heads=cfg["num_attention_heads"], intermediate_size=cfg["intermediate_size"],
+                   max_position=cfg["max_position_embeddings"], type_vocab_size=cfg.get("type_vocab_size", 2),
+                   dropout=cfg.get("hidden_dropout_prob", 0.1), norm_eps=cfg.get("layer_norm_eps", 1e-12),
+                   pad_id=cfg.get("pad_token_id") or 0)
+
+    def to_hf(self) -> dict:
+        """The same sizes as transformers ``BertConfig`` keyword arguments."""
+        return dict(vocab_size=self.vocab_size, hidden_size=self.hidden_size, num_hidden_layers=self.n_layers,
+                    num_attention_heads=self.n_heads, intermediate_size=self.intermediate_size,
+                    max_position_embeddings=self.max_position, type_vocab_size=self.type_vocab_size,
+                    hidden_dropout_prob=self.dropout, attention_probs_dropout_prob=self.dropout,
+                    layer_norm_eps=self.norm_eps, pad_token_id=self.pad_id, hidden_act="gelu")
+
+
+class BertOutput(NamedTuple):
+    last_hidden_state: torch.Tensor  #: (B, T, H)
+    pooler_output: torch.Tensor  #: (B, H)
+    hidden_states: tuple[torch.Tensor, ...] | None = None  #: N + 1 tensors (B, T, H) when asked
+
+
+# ------------------------------------------------------------------------------------ modules
+class BertEmbeddings(nn.Module):
+    """x_0 = LayerNorm(E_tok[w_t] + E_pos[t] + E_seg[s_t]), then dropout."""
+
+    def __init__(self, cfg: BertConfig):
+        super().__init__()
+        self.token = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=cfg.pad_id)
+        self.position = nn.Embedding(cfg.max_position, cfg.hidden_size)
+        self.segment = nn.Embedding(cfg.type_vocab_size, cfg.hidden_size)
+        self.norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.norm_eps)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        T = input_ids.shape[1]
+        if T > self.position.num_embeddings:
+            raise ValueError(f"input_ids has length {T}, more than the model's {self.position.num_embeddings} "
+                             f"positions (max_position)")
+        positions = torch.arange(T, device=input_ids.device)  # (T,): absolute positions 0..T-1
+        x = self.token(input_ids) + self.position(positions)  # (B, T, H)
+        if token_type_ids is None:
+            x = x + self.segment.weight[0]  # everything is sentence A
+        else:
+            x = x + self.segment(token_type_ids)  # (B, T, H)
+        return self.dropout(self.norm(x))
+
+
+class BertPooler(nn.Module):
+    """p = tanh(W_p h_[CLS] + b_p): the first position's final vector, through a dense layer."""
+
+    def __init__(self, cfg: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.dense(h[:, 0]))  # (B, T, H) -> (B, H)
+
+
+class BertModel(nn.Module):
+    """Embeddings, ``n_layers`` post-norm encoder blocks of chapter 6, pooler.
+
+    ``forward(input_ids (B, T), attention_mask (B, T) 1 = token / 0 = padding, token_type_ids (B, T))``
+    returns a :class:`BertOutput`. A model made by :func:`from_pretrained` carries its ``tokenizer``
+    and can :meth:`encode` texts into sentence vectors.
+    """
+
+    def __init__(self, cfg: BertConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embeddings = BertEmbeddings(cfg)
+        block = cfg.block_config()
+        self.encoder = nn.ModuleList(EncoderBlock(block) for _ in range(cfg.n_layers))
+        self.pooler = BertPooler(cfg)
+        self.tokenizer: Any = None  # set by from_pretrained
+        self.apply(_init_weights)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, output_hidden_states: bool = False) -> BertOutput:
+        if input_ids.dim() != 2 or input_ids.dtype not in (torch.long, torch.int):
+            raise ValueError(f"input_ids must be integer ids of shape (B, T), got {tuple(input_ids.shape)} "
+                             f"{input_ids.dtype}")
+        padding = None
+        if attention_mask is not None:
+            if attention_mask.shape != input_ids.shape:
+                raise ValueError(f"attention_mask {tuple(attention_mask.shape)} must have the shape of "
+                                 f"input_ids {tuple(input_ids.shape)}")
+            # without padding, give attention no mask at all: the fused kernel then takes its
+            # mask-free path (transformers does the same); this costs one host sync per forward
+            if not bool(attention_mask.all()):
+                padding = attention_mask == 0  # (B, T): True at padding, the MultiHeadAttention convention
+        x = self.embeddings(input_ids, token_type_ids)  # (B, T, H)
+        states = [x] if output_hidden_states else None
+        for block in self.encoder:
+            x = block(x, key_padding_mask=padding)  # (B, T, H)
+            if states is not None:
+                states.append(x)
+        return BertOutput(x, self.pooler(x), tuple(states) if states is not None else None)
+
+
+class BertMLMHead(nn.Module):
+    """P(. | context) = softmax(E_tok LN(GELU(W_T h + b_T)) + b): a transform, then the token
+    embedding matrix again as output layer (weight tying: no second V x H matrix)."""
+
+    def __init__(self, cfg: BertConfig, token_embedding: nn.Embedding):
+        super().__init__()
+        self.transform = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.norm_eps)
+        self.decoder = token_embedding  # shared, not copied
+        self.bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        z = self.norm(F.gelu(self.transform(h)))  # (B, T, H)
+        return F.linear(z, self.decoder.weight, self.bias)  # (B, T, V)
+
+
+class BertNSPHead(nn.Module):
+    """Two logits from the pooled vector: index 0 = IsNext, 1 = NotNext (the original layout)."""
+
+    def __init__(self, cfg: BertConfig):
+        super().__init__()
+        self.classifier = nn.Linear(cfg.hidden_size, 2)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.classifier(pooled)  # (B, 2)
+
+
+class BertForPreTraining(nn.Module):
+    """BERT with its two pre-training heads: ``forward(...) -> (mlm_logits (B, T, V), nsp_logits (B, 2))``."""
+
+    def __init__(self, cfg: BertConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.bert = BertModel(cfg)
+        self.mlm = BertMLMHead(cfg, self.bert.embeddings.token)
+        self.nsp = BertNSPHead(cfg)
+        for module in (self.mlm.transform, self.mlm.norm, self.nsp.classifier):
+            _init_weights(module)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.bert(input_ids, attention_mask, token_type_ids)
+        return self.mlm(out.last_hidden_state), self.nsp(out.pooler_output)
+
+
+def _init_weights(module: nn.Module) -> None:
+    """BERT's initialisation: normal(0, 0.02) weights, zero biases, unit layer norms."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+        if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+            with torch.no_grad():
+                module.weight[module.padding_idx].zero_()
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+# ------------------------------------------------------------------------------------- losses
+def mlm_loss(mlm_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """L_MLM = -(1/|M|) sum_{t in M} log P(w_t | context): cross-entropy over the masked positions
+    only. ``labels`` (B, T) holds the original token at masked positions and -100 elsewhere."""
+    if mlm_logits.shape[:-1] != labels.shape:
+        raise ValueError(f"mlm_logits {tuple(mlm_logits.shape)} and labels {tuple(labels.shape)} must agree on (B, T)")
+    return F.cross_entropy(mlm_logits.reshape(-1, mlm_logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX)
+
+
+def nsp_loss(nsp_logits: torch.Tensor, is_next: torch.Tensor) -> torch.Tensor:
+    """L_NSP = -[y log y_hat + (1 - y) log(1 - y_hat)], averaged over the batch, with y = ``is_next``
+    (B,) and y_hat = softmax(nsp_logits)[IsNext]. With two logits this binary cross-entropy is exactly
+    the two-class cross-entropy that BERT's code computes (class 0 = IsNext)."""
+    if nsp_logits.dim() != 2 or nsp_logits.shape[1] != 2 or is_next.shape != nsp_logits.shape[:1]:
+        raise ValueError(f"nsp_logits must be (B, 2) and is_next (B,), got {tuple(nsp_logits.shape)} "
+                         f"and {tuple(is_next.shape)}")
+    target = 1 - is_next.long()  # y = 1 (IsNext) -> class 0
+    return F.cross_entropy(nsp_logits, target)
+
+
+def count_parameters(cfg: BertConfig, pooler: bool = True) -> int:
+    """Number of parameters of a :class:`BertModel` with this config, from the formula (no model built):
+    embeddings (V + P + S) H + 2H; per block 4 (H^2 + H) + 2 H F + F + H + 4H; pooler H^2 + H."""
+    H, F_, V = cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size
+    embeddings = (V + cfg.max_position + cfg.type_vocab_size) * H + 2 * H
+    block = 4 * (H * H + H) + (H * F_ + F_) + (F_ * H + H) + 2 * 2 * H
+    return embeddings + cfg.n_layers * block + (H * H + H if pooler else 0)
+
+
+# ----------------------------------------------------------------------- pretrained checkpoints
+class CheckpointError(ValueError):
+    """A checkpoint that does not fit our BERT: says everything that is wrong at once."""
+
+
+SUPPORTED_ARCHITECTURES = ("BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForSequenceClassification",
+                           "BertForTokenClassification", "BertForNextSentencePrediction", "BertForQuestionAnswering")
+_LAYER = {  # our name inside encoder.{i} -> transformers' name inside encoder.layer.{i}
+    "self_attn.W_q": "attention.self.query", "self_attn.W_k": "attention.self.key",
+    "self_attn.W_v": "attention.self.value", "self_attn.W_o": "attention.output.dense",
+    "norm1": "attention.output.LayerNorm", "ffn.W_1": "intermediate.dense", "ffn.W_2": "output.dense",
+    "norm2": "output.LayerNorm",
+}
+_TOP = {"embeddings.token": "embeddings.word_embeddings", "embeddings.position": "embeddings.position_embeddings",
+        "embeddings.segment": "embeddings.token_type_embeddings", "embeddings.norm": "embeddings.LayerNorm",
+        "pooler.dense": "pooler.dense"}
+_HEADS = {"mlm.transform": "cls.predictions.transform.dense", "mlm.norm": "cls.predictions.transform.LayerNorm",
+          "nsp.classifier": "cls.seq_relationship"}
+
+
+def _hf_name(ours: str) -> str:
+    """Our parameter name -> transformers' (without the ``bert.`` prefix of the models with heads)."""
+    owner, _, leaf = ours.rpartition(".")
+    if ours.startswith("bert."):
+        return _hf_name(ours[5:])
+    if ours == "mlm.bias":
+        return "cls.predictions.bias"
+    if owner.startswith("encoder."):
+        _, i, sub = owner.split(".", 2)
+        return f"encoder.layer.{i}.{_LAYER[sub]}.{leaf}"
+    return f"{_TOP.get(owner) or _HEADS[owner]}.{leaf}"
+
+
+def _normalise_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Strip a ``bert.`` prefix, rename old TF-era ``gamma``/``beta`` to ``weight``/``bias``, drop
+    buffers that are not parameters (``position_ids``) and the tied decoder copy."""
+    out = {}
+    for key, value in state.items():
+        key = key[5:] if key.startswith("bert.") else key
+        key = key.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
+        if key.endswith("position_ids") or key in ("cls.predictions.decoder.weight", "cls.predictions.decoder.bias"):
+            continue  # decoder.weight is the token embedding (tied); decoder.bias is cls.predictions.bias
+        out[key] = value
+    return out
+
+
+def load_state_dict_from_hf(model: BertModel | BertForPreTraining, state: dict[str, torch.Tensor],
+                            source: str = "checkpoint", assign: bool = False) -> None:
+    """Copy a transformers BERT state dict into ``model`` after checking every key and shape; on any
+    problem raise one :class:`CheckpointError` listing all of them, with ``model`` untouched.
+    Loading into a :class:`BertModel` ignores the pre-training heads (``cls.*``), as transformers does.
+    ``assign=True`` makes the checkpoint's tensors the parameters (for a model built on the meta device)."""
+    state = _normalise_keys(state)
+    heads = isinstance(model, BertForPreTraining)
+    ours = {k: v for k, v in model.state_dict().items() if k != "mlm.decoder.weight"}  # tied to the embedding
+    wanted = {_hf_name(k): k for k in ours}
+    missing = sorted(hf for hf in wanted if hf not in state)
+    unexpected = sorted(k for k in state if k not in wanted and (heads or not k.startswith("cls.")))
+    mismatched = [f"{hf}: checkpoint {tuple(state[hf].shape)}, model {tuple(ours[k].shape)}"
+                  for hf, k in sorted(wanted.items()) if hf in state and state[hf].shape != ours[k].shape]
+    problems = ([f"missing key(s): {', '.join(missing)}"] if missing else []) + \
+        ([f"unexpected key(s): {', '.join(unexpected)}"] if unexpected else []) + \
+        ([f"shape mismatch(es): {'; '.join(mismatched)}"] if mismatched else [])
+    if problems:
+        raise CheckpointError(f"{source} does not fit {type(model).__name__} "
+                              f"({model.cfg.n_layers} layers, hidden {model.cfg.hidden_size}):\n  - "
+                              + "\n  - ".join(problems))
+    new = {k: state[hf].to(ours[k].dtype) for hf, k in wanted.items()}
+    if heads:
+        new["mlm.decoder.weight"] = new["bert.embeddings.token.weight"]
+    model.load_state_dict(new, strict=True, assign=assign)
+
+
+def _read_config(folder: Path) -> BertConfig:
+    path = folder / "config.json"
+    if not path.exists():
+        raise CheckpointError(f"{folder} has no config.json: not a transformers model folder")
+    cfg = json.loads(path.read_text(encoding="utf-8"))
+    problems = []
+    if cfg.get("model_type") != "bert":
+        problems.append(f"model_type is {cfg.get('model_type')!r}, expected 'bert'")
+    archs = cfg.get("architectures") or ["BertModel"]
+    if not set(archs) & set(SUPPORTED_ARCHITECTURES):
+        problems.append(f"architectures {archs} is none of {list(SUPPORTED_ARCHITECTURES)}")
+    if cfg.get("hidden_act", "gelu") != "gelu":
+        problems.append(f"hidden_act is {cfg.get('hidden_act')!r}; our blocks use the exact 'gelu'")
+    if cfg.get("position_embedding_type", "absolute") != "absolute":
+        problems.append(f"position_embedding_type is {cfg.get('position_embedding_type')!r}, expected 'absolute'")
+    missing = [k for k in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                           "intermediate_size", "max_position_embeddings") if k not in cfg]
+    if missing:
+        problems.append(f"config lacks {missing}")
+    if problems:
+        raise CheckpointError(f"{path}: unsupported architecture:\n  - " + "\n  - ".join(problems))
+    return BertConfig.from_hf(cfg)
+
+
+def _read_weights(folder: Path) -> tuple[dict[str, torch.Tensor], str]:
+    st = folder / "model.safetensors"
+    if st.exists():
+        from safetensors.torch import load_file
+
+        return load_file(str(st)), str(st)
+    pt = folder / "pytorch_model.bin"
+    if pt.exists():
+        return torch.load(pt, map_location="cpu", weights_only=True), str(pt)
+    raise CheckpointError(f"{folder} has neither model.safetensors nor pytorch_model.bin")
+
+
+def from_pretrained(name_or_path: str = "all-minilm-l6-v2", device: str | torch.device | None = None,
+                    heads: bool = False, tokenizer: bool = True) -> BertModel | BertForPreTraining:
+    """Our :class:`BertModel` (or :class:`BertForPreTraining` with ``heads=True``) carrying the weights
+    of a transformers BERT checkpoint, in eval mode, with its tokenizer as ``.tokenizer``.
+
+    ``name_or_path`` goes through :func:`neuraltext.weights.registry.resolve`: a packaged name
+    (``"all-minilm-l6-v2"``, ``"multilingual-e5-small"``), a local folder, or a hub name when online.
+    An unsupported architecture, missing/unexpected keys or shape mismatches raise one
+    :class:`CheckpointError` listing them; nothing is half-loaded.
+    """
+    from neuraltext.weights.registry import resolve
+    from neuraltext.utils import get_device
+
+    resolved = resolve(name_or_path)
+    folder = Path(resolved.path)
+    if resolved.source == "hub":  # online: fetch the folder (config, weights, tokenizer) first
+        from huggingface_hub import snapshot_download
+
+        folder = Path(snapshot_download(resolved.path, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"]))
+    cfg = _read_config(folder)
+    with torch.device("meta"):  # shapes only: no time spent drawing random weights that are replaced
+        model = BertForPreTraining(cfg) if heads else BertModel(cfg)
+    state, source = _read_weights(folder)
+    load_state_dict_from_hf(model, state, source, assign=True)
+    bert = model.bert if heads else model
+    if tokenizer:
+        from transformers import AutoTokenizer
+
+        bert.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    if heads:
+        model.tokenizer = bert.tokenizer
+    return model.to(get_device(device)).eval()

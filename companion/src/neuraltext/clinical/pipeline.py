@@ -1,0 +1,300 @@
+"""Use case 2, running it: append-only JSONL keyed by report id, resume after a crash, shards.
+
+At the study's scale (about 500,000 records x 50-500 reports, ~10^8 reports, ~40 s a report on one
+node) a run takes months and *will* be interrupted. The guarantees:
+
+* **nothing lost, nothing done twice**: each finished report's record is appended to a JSONL file as
+  one line, flushed and fsynced; a restarted run reads the ids already there and skips them. A line
+  cut by a kill (no final newline) is dropped on restart -- that report is redone, once.
+* **one state per report**: every record is ``extracted``, ``extracted_with_flags`` or ``failed``
+  (with a reason) -- see :mod:`neuraltext.clinical.extract`. A report whose extraction
+  raises anyway (a bug) is recorded as failed, and the run goes on.
+* **nothing leaked**: the log names report ids and states only, never text.
+* **shards**: worker ``i`` of ``n`` takes the reports whose id hashes to ``i`` (:func:`shard_of`,
+  stable across machines and runs) and appends to its own file; :func:`read_results` merges the
+  files (an id found twice is an error) for :func:`~neuraltext.clinical.table.patient_table`.
+  Processes or hosts: the same code, one ``(i, n)`` each -- the cluster is the hospital's scheduler.
+* **several processes on one machine**: :func:`run_sharded` starts ``n`` worker processes, each the
+  command ``python -m neuraltext.clinical.pipeline --worker i --shards n ...`` (the very
+  command a scheduler would run on ``n`` hosts), and :func:`merge_shards` reads their files back; run
+  it again after a crash and every worker resumes its own file. From a shell::
+
+      python -m neuraltext.clinical.pipeline --reports reports.csv --shards 4 --out results/
+      python -m neuraltext.clinical.pipeline --reports synthetic:100 --backend local --shards 2 --out r/
+
+  writes ``results/shard-<i>-of-4.jsonl`` and the patient table ``results/patients.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from neuraltext.utils import progress
+
+__all__ = ["shard_of", "done_ids", "read_results", "run_pipeline", "RunSummary", "ResultsFileError",
+           "shard_file", "load_reports", "make_backend", "worker_command", "run_sharded", "merge_shards", "main"]
+
+log = logging.getLogger("neuraltext.clinical")
+
+
+class ResultsFileError(ValueError):
+    """A results file that cannot be trusted (a duplicate id, a corrupt line that is not the last)."""
+
+
+def shard_of(report_id: str, n_shards: int) -> int:
+    """The shard of a report id in ``range(n_shards)``: a hash, stable across processes and hosts."""
+    if n_shards < 1:
+        raise ValueError(f"n_shards must be >= 1, got {n_shards}")
+    return int(hashlib.sha1(report_id.encode("utf-8")).hexdigest()[:12], 16) % n_shards
+
+
+def _repair(path: Path) -> None:
+    """Drop a last line cut by a kill (no final newline), so that appends start on a fresh line."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as f:
+        data = f.read()
+        if data.endswith(b"\n"):
+            return
+        cut = data.rfind(b"\n") + 1
+        f.truncate(cut)
+        log.warning("%s: dropped an incomplete last line (an interrupted write)", path.name)
+
+
+def _records(path: Path) -> Iterable[dict]:
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ResultsFileError(f"{path}, line {number}: not JSON ({err.msg})") from None
+            if "id" not in record or record.get("state") not in ("extracted", "extracted_with_flags", "failed"):
+                raise ResultsFileError(f"{path}, line {number}: not a record (needs an id and a known state)")
+            yield record
+
+
+def done_ids(path: str | Path) -> set[str]:
+    """Ids already recorded in ``path`` (repairing an interrupted last line first)."""
+    path = Path(path)
+    if not path.exists():
+        return set()
+    _repair(path)
+    return {r["id"] for r in _records(path)}
+
+
+def read_results(paths: str | Path | Iterable[str | Path]) -> list[dict]:
+    """All records of one or several JSONL files (shards); an id present twice is an error."""
+    paths = [Path(paths)] if isinstance(paths, (str, os.PathLike)) else [Path(p) for p in paths]
+    seen: dict[str, Path] = {}
+    records = []
+    for path in paths:
+        _repair(path)
+        for record in _records(path):
+            if record["id"] in seen:
+                raise ResultsFileError(f"{path}: report id {record['id']!r} already in {seen[record['id']]}")
+            seen[record["id"]] = path
+            records.append(record)
+    return records
+
+
+@dataclass
+class RunSummary:
+    """What one call of :func:`run_pipeline` did: counts by state, skipped (already done), timing."""
+
+    processed: int
+    skipped: int
+    states: dict
+    seconds: float
+
+    @property
+    def reports_per_second(self) -> float:
+        return self.processed / self.seconds if self.seconds > 0 else float("nan")
+
+
+def run_pipeline(reports, extractor, out: str | Path, shard: tuple[int, int] | None = None) -> RunSummary:
+    """Extract every report (of ``shard = (i, n)`` if given) not yet in ``out``; append records there.
+
+    ``reports``: a sequence of :class:`~neuraltext.clinical.reports.Report` with unique ids.
+    Returns a :class:`RunSummary`; the records are in ``out`` (read them with :func:`read_results`).
+    """
+    out = Path(out)
+    if shard is not None:
+        i, n = shard
+        if not 0 <= i < n:
+            raise ValueError(f"shard must be (i, n) with 0 <= i < n, got {shard}")
+    ids = Counter(r.id for r in reports)
+    dupes = [rid for rid, c in ids.items() if c > 1]
+    if dupes:
+        raise ValueError(f"report ids must be unique; repeated: {dupes[:5]}")
+    todo = [r for r in reports if shard is None or shard_of(r.id, shard[1]) == shard[0]]
+    done = done_ids(out)
+    pending = [r for r in todo if r.id not in done]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    states: Counter = Counter()
+    start = time.perf_counter()
+    with out.open("a", encoding="utf-8") as f:
+        for report in progress(pending, desc="reports", unit="report"):
+            try:
+                record = extractor.extract(report)
+            except Exception as err:  # noqa: BLE001 -- record, never lose the report; no message (may hold text)
+                record = {"id": report.id, "type": report.type, "state": "failed",
+                          "reason": f"extraction error ({type(err).__name__})", "values": {}, "flags": {}}
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+            states[record["state"]] += 1
+            log.info("report %s: %s", report.id, record["state"])
+    return RunSummary(processed=len(pending), skipped=len(todo) - len(pending), states=dict(states),
+                      seconds=time.perf_counter() - start)
+
+
+# ------------------------------------------------------------------------ several worker processes
+def shard_file(out_dir: str | Path, i: int, n: int) -> Path:
+    """The results file of worker ``i`` of ``n`` in ``out_dir``."""
+    return Path(out_dir) / f"shard-{i}-of-{n}.jsonl"
+
+
+def load_reports(source: str):
+    """Reports from ``source``: ``synthetic:N[:SEED]`` (N synthetic patients), a ``.csv`` file (id, type,
+    text columns) or a folder of ``.txt`` files. Every worker loads the same list, then keeps its shard."""
+    from neuraltext.clinical.reports import read_report_csv, read_report_folder, synthetic_reports
+
+    if source.startswith("synthetic:"):
+        parts = source.split(":")
+        if len(parts) not in (2, 3) or not all(x.isdigit() for x in parts[1:]):
+            raise ValueError(f"expected synthetic:N or synthetic:N:SEED, got {source!r}")
+        return synthetic_reports(int(parts[1]), seed=int(parts[2]) if len(parts) == 3 else 0)
+    path = Path(source)
+    return read_report_csv(path) if path.suffix.lower() == ".csv" else read_report_folder(path)
+
+
+def make_backend(backend: str = "rules", model: str = "smollm2-135m-instruct", mode: str = "constrained",
+                 url: str | None = None, constraint: str = "choice"):
+    """A backend by name: ``rules``, ``local`` (a causal LM, ``model`` and ``mode``), ``served`` (an
+    OpenAI-compatible server at ``url`` serving ``model``), or ``package.module:callable`` (your own:
+    called with no argument, it returns a backend)."""
+    if backend == "rules":
+        from neuraltext.clinical.rules import RulesBackend
+        return RulesBackend()
+    if backend == "local":
+        from neuraltext.clinical.llm import TransformersBackend
+        return TransformersBackend(model, mode=mode)
+    if backend == "served":
+        from neuraltext.clinical.served import ServedBackend
+        if not url:
+            raise ValueError("the served backend needs --url (e.g. http://127.0.0.1:8000/v1)")
+        return ServedBackend(url, model, constraint=constraint)
+    if ":" in backend:
+        module, name = backend.split(":", 1)
+        return getattr(importlib.import_module(module), name)()
+    raise ValueError(f"backend must be 'rules', 'local', 'served' or 'module:callable', got {backend!r}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m neuraltext.clinical.pipeline",
+                                     description="Extract reports into JSONL shards, resumably; merge into a patient table.")
+    parser.add_argument("--reports", required=True, help="synthetic:N[:SEED], a .csv file or a folder of .txt files")
+    parser.add_argument("--out", required=True, help="folder of the shard files and the patient table")
+    parser.add_argument("--shards", type=int, default=1, help="number of workers (default 1)")
+    parser.add_argument("--worker", type=int, default=None,
+                        help="run only shard WORKER of SHARDS in this process (what each launched process runs)")
+    parser.add_argument("--backend", default="rules", help="rules, local, served or package.module:callable")
+    parser.add_argument("--model", default="smollm2-135m-instruct", help="local: name or path; served: model id")
+    parser.add_argument("--mode", default="constrained", choices=("free", "constrained"), help="local backend mode")
+    parser.add_argument("--url", default=None, help="served backend: base URL, e.g. http://127.0.0.1:8000/v1")
+    parser.add_argument("--constraint", default="choice", help="served backend: json_schema, vllm, choice or none")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each report's id and state")
+    return parser
+
+
+def _backend_args(args: argparse.Namespace) -> list[str]:
+    out = ["--backend", args.backend, "--model", args.model, "--mode", args.mode, "--constraint", args.constraint]
+    return out + (["--url", args.url] if args.url else []) + (["--verbose"] if args.verbose else [])
+
+
+def worker_command(reports: str, out_dir: str | Path, i: int, n: int, backend_args: Iterable[str] = ()) -> list[str]:
+    """The command line of worker ``i`` of ``n`` (run it anywhere the reports and ``out_dir`` are visible)."""
+    return [sys.executable, "-m", "neuraltext.clinical.pipeline", "--reports", reports,
+            "--out", str(out_dir), "--shards", str(n), "--worker", str(i), *backend_args]
+
+
+def run_sharded(reports: str, out_dir: str | Path, n_shards: int, backend_args: Iterable[str] = (),
+                env: dict | None = None) -> list[dict]:
+    """Run ``n_shards`` worker processes at once on the reports of ``reports`` (see :func:`load_reports`),
+    each appending to :func:`shard_file`; wait for all. Returns each worker's summary
+    (``shard, processed, skipped, states, seconds``). A worker that fails raises ``RuntimeError``
+    naming its shard and exit code (its stderr is the caller's); run again to resume."""
+    if n_shards < 1:
+        raise ValueError(f"n_shards must be >= 1, got {n_shards}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ if env is None else env)
+    env.setdefault("OMP_NUM_THREADS", "1")  # n processes share the cores: one thread each
+    procs = [subprocess.Popen(worker_command(reports, out_dir, i, n_shards, backend_args), env=env,
+                              stdout=subprocess.PIPE, text=True) for i in range(n_shards)]
+    outputs = [p.communicate()[0] for p in procs]
+    failed = [(i, p.returncode) for i, p in enumerate(procs) if p.returncode != 0]
+    if failed:
+        raise RuntimeError("worker(s) failed: " + ", ".join(f"shard {i} (exit code {c})" for i, c in failed)
+                           + "; run again to resume")
+    return [json.loads(out.strip().splitlines()[-1]) for out in outputs]
+
+
+def merge_shards(out_dir: str | Path, n_shards: int) -> list[dict]:
+    """The records of all ``n_shards`` shard files of ``out_dir`` (an id found twice is an error; so is a
+    missing shard file, or a file of another shard count, which would partition the ids differently)."""
+    out_dir = Path(out_dir)
+    files = [shard_file(out_dir, i, n_shards) for i in range(n_shards)]
+    missing = [f.name for f in files if not f.exists()]
+    if missing:
+        raise ResultsFileError(f"{out_dir}: missing shard file(s) {missing}; run the workers (again)")
+    others = sorted(f.name for f in out_dir.glob("shard-*-of-*.jsonl") if f not in files)
+    if others:
+        raise ResultsFileError(f"{out_dir}: shard files of another shard count {others}; keep one count per folder")
+    return read_results(files)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line: one worker (``--worker i``), or all ``--shards`` workers then the merge."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if args.worker is not None:
+        from neuraltext.clinical.extract import Extractor
+
+        reports = load_reports(args.reports)
+        summary = run_pipeline(reports, Extractor(make_backend(args.backend, args.model, args.mode, args.url,
+                                                               args.constraint)),
+                               shard_file(args.out, args.worker, args.shards), shard=(args.worker, args.shards))
+        print(json.dumps({"shard": args.worker, "processed": summary.processed, "skipped": summary.skipped,
+                          "states": summary.states, "seconds": round(summary.seconds, 3)}), flush=True)
+        return 0
+    from neuraltext.clinical.table import export_table, patient_table
+
+    summaries = run_sharded(args.reports, args.out, args.shards, _backend_args(args))
+    records = merge_shards(args.out, args.shards)
+    written = export_table(patient_table(records), Path(args.out) / "patients")
+    processed = sum(s["processed"] for s in summaries)
+    slowest = max(s["seconds"] for s in summaries)
+    rate = f", {processed / slowest:.1f} reports/s" if processed and slowest > 0 else ""
+    print(f"{processed} reports processed by {args.shards} worker(s), "
+          f"{sum(s['skipped'] for s in summaries)} already done{rate}; {len(records)} records; "
+          f"table: {', '.join(str(w) for w in written)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

