@@ -51,7 +51,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from neuraltext.transformer.multihead import attention, scaled_dot_product_attention
+from neuraltext.transformer import attention, scaled_dot_product_attention
 
 OUT = Path(__file__).resolve().parent / "out"
 B, H, D = 1, 4, 32

@@ -37,8 +37,8 @@ import torch
 def load(device: torch.device):
     import transformers
 
-    from neuraltext.bert.model import from_pretrained
-    from neuraltext.weights.registry import resolve
+    from neuraltext.bert import from_pretrained
+    from neuraltext.weights import resolve
 
     ours = from_pretrained("all-minilm-l6-v2", device=device, tokenizer=False).eval()
     ref = transformers.BertModel.from_pretrained(resolve("all-minilm-l6-v2").path).to(device).eval()

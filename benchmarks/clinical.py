@@ -46,10 +46,10 @@ from types import SimpleNamespace
 
 import torch
 
-from neuraltext.clinical.reports import STYLES, synthetic_reports
-from neuraltext.clinical.evaluate import score_records
-from neuraltext.clinical.extract import Extractor
-from neuraltext.clinical.rules import RulesBackend
+from neuraltext.clinical import STYLES, synthetic_reports
+from neuraltext.clinical import score_records
+from neuraltext.clinical import Extractor
+from neuraltext.clinical import RulesBackend
 
 
 def sample(per_cell: int, seed: int = 2026):
@@ -104,8 +104,8 @@ def compare_llama(n_reports: int, free: bool) -> dict:
     from transformers import AutoConfig, LlamaForCausalLM
 
     from neuraltext.weights import registry as pretrained
-    from neuraltext.gpt.llama import from_pretrained
-    from neuraltext.clinical.llm import TransformersBackend
+    from neuraltext.gpt import from_pretrained
+    from neuraltext.clinical import TransformersBackend
 
     folder = pretrained._converted(pretrained.resolve("smollm2-135m-instruct")).path
     llama, tok = from_pretrained(folder)
@@ -157,8 +157,8 @@ def main() -> None:
     reports = sample(args.per_cell)
     backends = [("rules", lambda: RulesBackend())]
     if not args.no_llm:
-        from neuraltext.weights.registry import load_causal_lm
-        from neuraltext.clinical.llm import TransformersBackend
+        from neuraltext.weights import load_causal_lm
+        from neuraltext.clinical import TransformersBackend
 
         pair = load_causal_lm("smollm2-135m-instruct")
         backends += [("llm-free", lambda: TransformersBackend(pair, mode="free")),

@@ -42,12 +42,12 @@ import time
 
 import torch
 
-from neuraltext.weights.registry import cache_dir, load_causal_lm
-from neuraltext.clinical.reports import synthetic_reports
-from neuraltext.clinical.evaluate import score_records
-from neuraltext.clinical.extract import Extractor
-from neuraltext.clinical.llm import TransformersBackend
-from neuraltext.clinical.rules import RulesBackend
+from neuraltext.weights import cache_dir, load_causal_lm
+from neuraltext.clinical import synthetic_reports
+from neuraltext.clinical import score_records
+from neuraltext.clinical import Extractor
+from neuraltext.clinical import TransformersBackend
+from neuraltext.clinical import RulesBackend
 
 COMPLETION_TEMPLATE = ("{% for m in messages %}{% if m['role'] == 'system' %}{{ bos_token }}{{ m['content'] }}\n\n"
                        "{% else %}Question : {{ m['content'] }}\n{% endif %}{% endfor %}"

@@ -30,7 +30,7 @@ import scipy.sparse as sp  # noqa: E402
 from sklearn.decomposition import TruncatedSVD  # noqa: E402
 from sklearn.feature_extraction.text import CountVectorizer  # noqa: E402
 
-from neuraltext.cooccurrence.counts import build_vocabulary, cooccurrence_matrix, ppmi, truncated_svd  # noqa: E402
+from neuraltext.cooccurrence import build_vocabulary, cooccurrence_matrix, ppmi, truncated_svd
 from neuraltext.data import synthetic_corpus  # noqa: E402
 
 WINDOW, RANK, OVERSAMPLES, N_ITER = 5, 100, 200, 6

@@ -99,8 +99,8 @@ import torch.nn.functional as F  # noqa: E402
 import transformers  # noqa: E402
 
 from neuraltext.weights import registry as pretrained  # noqa: E402
-from neuraltext.gpt.sampling import generate  # noqa: E402
-from neuraltext.gpt.llama import GroupedQueryAttention, Llama, RotaryEmbedding, SwiGLU, from_pretrained  # noqa: E402
+from neuraltext.gpt import generate
+from neuraltext.gpt import GroupedQueryAttention, Llama, RotaryEmbedding, SwiGLU, from_pretrained
 
 NAME = "smollm2-135m-instruct"
 TEXT = ("The river rose slowly through the spring, and by May the lower fields were under water. "

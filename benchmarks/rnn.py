@@ -70,7 +70,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 import torch  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
-from neuraltext.rnn.cells import LSTM  # noqa: E402
+from neuraltext.rnn import LSTM
 
 
 class NaiveLSTM(nn.Module):

@@ -94,17 +94,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from neuraltext.data import synthetic_corpus  # noqa: E402
-from neuraltext.word2vec.model import (  # noqa: E402
-    Word2Vec,
-    build_vocab,
-    evaluate,
-    gensim_test_coverage,
-    keep_probability,
-    noise_distribution,
-    sample_noise,
-    sgns_loss,
-    skipgram_pairs,
-)
+from neuraltext.word2vec import (Word2Vec, build_vocab, evaluate, gensim_test_coverage, keep_probability,
+                                 noise_distribution, sample_noise, sgns_loss, skipgram_pairs)
 
 HYPER = dict(dim=100, window=5, negative=5, sample=1e-3, min_count=5)
 

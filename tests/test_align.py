@@ -10,14 +10,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neuraltext.align.dpo import dpo_batch_loss, dpo_loss, evaluate_dpo, reference_logps
-from neuraltext.align.ppo import (PPOConfig, baseline_advantages, clipped_surrogate, gae, kl_penalized_reward,
-                                  train_ppo)
-from neuraltext.align.reward import (RewardModel, bradley_terry_loss, evaluate_rewards, last_token_index,
-                                     pairwise_accuracy, pool_last, reward_loss)
-from neuraltext.align.sft import IGNORE_INDEX, completion_logps, pack, pair_batch, sft_batch, sft_loss, token_logps
+from neuraltext.align import dpo_batch_loss, dpo_loss, evaluate_dpo, reference_logps
+from neuraltext.align import (PPOConfig, baseline_advantages, clipped_surrogate, gae, kl_penalized_reward,
+                              train_ppo)
+from neuraltext.align import (RewardModel, bradley_terry_loss, evaluate_rewards, last_token_index,
+                              pairwise_accuracy, pool_last, reward_loss)
+from neuraltext.align import (IGNORE_INDEX, completion_logps, pack, pair_batch, sft_batch, sft_loss,
+                              token_logps)
 from neuraltext.data.preferences import judge, preference_data
-from neuraltext.gpt.model import GPT, GPTConfig
+from neuraltext.gpt import GPT, GPTConfig
 from neuraltext.vocab import Vocab
 
 PAD = 0
@@ -300,8 +301,8 @@ def test_policy_report_of_the_reference_itself():
 
 
 def test_chat_texts_split_a_transformers_template():
-    from neuraltext.align.sft import chat_texts
-    from neuraltext.weights.registry import ModelNotAvailableError, load_tokenizer
+    from neuraltext.align import chat_texts
+    from neuraltext.weights import ModelNotAvailableError, load_tokenizer
 
     try:
         tok = load_tokenizer("smollm2-135m-instruct")

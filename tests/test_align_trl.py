@@ -16,10 +16,10 @@ trl = pytest.importorskip("trl")
 datasets = pytest.importorskip("datasets")
 transformers = pytest.importorskip("transformers")
 
-from neuraltext.align.dpo import dpo_loss  # noqa: E402
-from neuraltext.align.ppo import clipped_surrogate  # noqa: E402
-from neuraltext.align.reward import bradley_terry_loss, pool_last  # noqa: E402
-from neuraltext.align.sft import completion_logps  # noqa: E402
+from neuraltext.align import dpo_loss
+from neuraltext.align import clipped_surrogate
+from neuraltext.align import bradley_terry_loss, pool_last
+from neuraltext.align import completion_logps
 
 WORDS = ["<pad>", "<unk>", "<s>", "</s>", "pourriez-vous", "appeler", "mon", "père", "?", "bien", "sûr", ",",
          "je", "vais", ".", "non", "vous-même", "avec", "plaisir"]

@@ -11,13 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuraltext.transformer.multihead import (
-    MultiHeadAttention,
-    attention,
-    causal_mask,
-    padding_mask,
-    scaled_dot_product_attention,
-)
+from neuraltext.transformer import (MultiHeadAttention, attention, causal_mask, padding_mask,
+                                    scaled_dot_product_attention)
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 B, H, L, S, D = 2, 3, 5, 7, 8

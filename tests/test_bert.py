@@ -12,11 +12,12 @@ import torch
 import torch.nn.functional as F
 import transformers
 
-from neuraltext.bert.model import (BertConfig, BertForPreTraining, BertModel, CheckpointError, _hf_name,
-                             count_parameters, from_pretrained, load_state_dict_from_hf, mlm_loss, nsp_loss)
-from neuraltext.bert.finetune import BertClassifier, classifier_loss, encode, pool
-from neuraltext.bert.pretraining import (encode_pair, fill_masks, mask_tokens, nsp_pairs, pretraining_batches,
-                                         pretraining_loss, topic_documents)
+from neuraltext.bert import (BertConfig, BertForPreTraining, BertModel, CheckpointError, count_parameters,
+                             from_pretrained, load_state_dict_from_hf, mlm_loss, nsp_loss)
+from neuraltext.bert.model import _hf_name
+from neuraltext.bert import BertClassifier, classifier_loss, encode, pool
+from neuraltext.bert import (encode_pair, fill_masks, mask_tokens, nsp_pairs, pretraining_batches,
+                             pretraining_loss, topic_documents)
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 TINY = BertConfig(vocab_size=97, hidden_size=32, n_layers=3, n_heads=4, intermediate_size=64, max_position=40,
@@ -147,7 +148,7 @@ def test_minilm_equals_transformers(minilm):
 
 
 def _minilm_path():
-    from neuraltext.weights.registry import resolve
+    from neuraltext.weights import resolve
 
     return resolve("all-minilm-l6-v2").path
 
@@ -290,7 +291,7 @@ def test_nsp_pairs_half_true_next():
 def test_pretraining_a_tiny_bert_through_the_shared_loop():
     from neuraltext.data import synthetic_corpus
     from neuraltext.tokenize import Vocab
-    from neuraltext.training.loop import train
+    from neuraltext.training import train
 
     corpus = synthetic_corpus(6_000, seed=0)
     vocab = Vocab.build(corpus.sentences)
@@ -355,7 +356,7 @@ def test_pretraining_loss_on_chosen_positions_equals_the_full_loss():
 
 @pytest.mark.pretrained
 def test_word_vectors_average_the_pieces_of_the_word(minilm):
-    from neuraltext.bert.finetune import word_vectors
+    from neuraltext.bert import word_vectors
 
     sentence = "The unbelievably small mole."
     minilm.eval()  # a classifier built on the shared fixture may have left it in training mode

@@ -8,10 +8,10 @@ import re
 import pytest
 
 from neuraltext.data.dates import find_dates
-from neuraltext.clinical.reports import (HELD_OUT_STYLES, ReportFileError, read_report_csv,
-                                               read_report_folder, synthetic_patients, synthetic_reports)
-from neuraltext.clinical.schema import (DATE_KEYS, ENUMS, ISO_DATE_PATTERN, KEYS, LIST_KEYS, MET_SITES,
-                                                 normalize_text, normalize_tnm)
+from neuraltext.clinical import (HELD_OUT_STYLES, ReportFileError, read_report_csv, read_report_folder,
+                                 synthetic_patients, synthetic_reports)
+from neuraltext.clinical import (DATE_KEYS, ENUMS, ISO_DATE_PATTERN, KEYS, LIST_KEYS, MET_SITES,
+                                 normalize_text, normalize_tnm)
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from neuraltext.clinical.reports import Report, synthetic_reports
-from neuraltext.clinical.evaluate import field_scores, score_records
-from neuraltext.clinical.extract import ContextTooLong, ExtractConfig, Extractor
-from neuraltext.clinical.rules import RulesBackend
-from neuraltext.clinical.schema import KEYS
-from neuraltext.clinical.validate import InvalidAnswer, grounding_problem, is_repetitive, parse_answer
+from neuraltext.clinical import Report, synthetic_reports
+from neuraltext.clinical import field_scores, score_records
+from neuraltext.clinical import ContextTooLong, ExtractConfig, Extractor
+from neuraltext.clinical import RulesBackend
+from neuraltext.clinical import KEYS
+from neuraltext.clinical import InvalidAnswer, grounding_problem, is_repetitive, parse_answer
 
 CA_TEXT = ("Prélevé le 01/12/2016\nEnregistré le 01/12/2016\n\nExamen n° [REDACTED]\n\nCR édité le : 05/12/2016\n"
            "Validé le : 05/12/2016\n\nLocalisation du prélèvement : Biopsie du psoas droit\n\n"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import regex
 import pytest
 
-from neuraltext.clinical.constrain import _byte_decoder, allowed_tokens, token_bytes
-from neuraltext.clinical.reports import Report
-from neuraltext.clinical.extract import Extractor
-from neuraltext.clinical.pipeline import read_results, run_pipeline
-from neuraltext.clinical.schema import KEYS
+from neuraltext.clinical.constrain import _byte_decoder
+from neuraltext.clinical import allowed_tokens, token_bytes
+from neuraltext.clinical import Report
+from neuraltext.clinical import Extractor
+from neuraltext.clinical import read_results, run_pipeline
+from neuraltext.clinical import KEYS
 
 
 def test_allowed_tokens_follow_the_partial_match_and_handle_split_utf8():
@@ -28,7 +29,7 @@ def test_allowed_tokens_follow_the_partial_match_and_handle_split_utf8():
 
 
 def test_token_bytes_of_the_packaged_tokenizer():
-    from neuraltext.weights.registry import ModelNotAvailableError, load_tokenizer
+    from neuraltext.weights import ModelNotAvailableError, load_tokenizer
 
     try:
         tok = load_tokenizer("smollm2-135m-instruct")
@@ -54,7 +55,7 @@ CC = Report(id="P9_CC_01_20180824", type="CC", text=(
 
 @pytest.fixture(scope="module")
 def smollm():
-    from neuraltext.weights.registry import ModelNotAvailableError, load_causal_lm
+    from neuraltext.weights import ModelNotAvailableError, load_causal_lm
 
     try:
         return load_causal_lm("smollm2-135m-instruct")
@@ -63,8 +64,8 @@ def smollm():
 
 
 def test_constrained_llm_runs_the_whole_pipeline_offline_with_a_retry_pass(smollm, tmp_path, socket_disabled):
-    from neuraltext.clinical.extract import ExtractConfig
-    from neuraltext.clinical.llm import TransformersBackend
+    from neuraltext.clinical import ExtractConfig
+    from neuraltext.clinical import TransformersBackend
 
     backend = TransformersBackend(smollm, mode="constrained")
     ex = Extractor(backend, ExtractConfig(context=128))  # the report does not fit 128 tokens: pass 2 (512)
@@ -83,8 +84,8 @@ def test_constrained_llm_runs_the_whole_pipeline_offline_with_a_retry_pass(smoll
 
 
 def test_outlines_regex_key_and_candidate_tnm(smollm):
-    from neuraltext.clinical.llm import TransformersBackend
-    from neuraltext.clinical.validate import parse_answer
+    from neuraltext.clinical import TransformersBackend
+    from neuraltext.clinical import parse_answer
 
     backend = TransformersBackend(smollm, mode="constrained", max_new_tokens=12)
     assert backend.answer(CC, "TNM", 1024) == ("T1b N0 M1", False)  # the only candidate in the report
@@ -95,7 +96,7 @@ def test_outlines_regex_key_and_candidate_tnm(smollm):
 
 
 def test_free_llm_output_is_parsed_or_recorded_as_a_failure(smollm):
-    from neuraltext.clinical.llm import TransformersBackend
+    from neuraltext.clinical import TransformersBackend
 
     backend = TransformersBackend(smollm, mode="free", max_new_tokens=12)
     record = Extractor(backend).extract(CC)

@@ -12,12 +12,11 @@ import time
 
 import pytest
 
-from neuraltext.clinical.reports import synthetic_reports
-from neuraltext.clinical.extract import Extractor
-from neuraltext.clinical.pipeline import (ResultsFileError, done_ids, read_results, run_pipeline,
-                                                   shard_of)
-from neuraltext.clinical.rules import RulesBackend
-from neuraltext.clinical.table import patient_table
+from neuraltext.clinical import synthetic_reports
+from neuraltext.clinical import Extractor
+from neuraltext.clinical import ResultsFileError, done_ids, read_results, run_pipeline, shard_of
+from neuraltext.clinical import RulesBackend
+from neuraltext.clinical import patient_table
 
 
 @pytest.fixture(scope="module")

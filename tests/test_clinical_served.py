@@ -13,11 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from neuraltext.clinical.reports import Report
-from neuraltext.clinical.extract import Extractor
-from neuraltext.clinical.llm import QUESTIONS
-from neuraltext.clinical.rules import RulesBackend
-from neuraltext.clinical.served import ServedBackend, ServerError
+from neuraltext.clinical import Report
+from neuraltext.clinical import Extractor
+from neuraltext.clinical import QUESTIONS
+from neuraltext.clinical import RulesBackend
+from neuraltext.clinical import ServedBackend, ServerError
 
 CA = Report(id="P9_CA_00_20161201", type="CA", text=(
     "Prélevé le 01/12/2016\nEnregistré le 01/12/2016\n\nExamen n° [REDACTED]\n\nCR édité le : 05/12/2016\n"

@@ -30,13 +30,14 @@ import urllib.request
 
 import pytest
 
-from neuraltext.clinical.reports import synthetic_reports
-from neuraltext.clinical.extract import STATES, ExtractConfig, Extractor
-from neuraltext.clinical.llm import key_candidates
-from neuraltext.clinical.pipeline import read_results, run_pipeline
-from neuraltext.clinical.schema import KEYS
-from neuraltext.clinical.served import MAX_CHOICES, ServedBackend
-from neuraltext.clinical.validate import grounding_problem
+from neuraltext.clinical import synthetic_reports
+from neuraltext.clinical import STATES, ExtractConfig, Extractor
+from neuraltext.clinical import key_candidates
+from neuraltext.clinical import read_results, run_pipeline
+from neuraltext.clinical import KEYS
+from neuraltext.clinical.served import MAX_CHOICES
+from neuraltext.clinical import ServedBackend
+from neuraltext.clinical import grounding_problem
 
 pytestmark = pytest.mark.pretrained
 
@@ -54,7 +55,8 @@ def server(tmp_path_factory):
     """``(base_url, model, log_path)`` of a running ``transformers serve``; stopped at the end."""
     pytest.importorskip("fastapi", reason="needs transformers[serving] (the companion's 'llm' extra)")
     pytest.importorskip("uvicorn", reason="needs transformers[serving] (the companion's 'llm' extra)")
-    from neuraltext.weights.registry import ModelNotAvailableError, _converted, resolve
+    from neuraltext.weights import ModelNotAvailableError, resolve
+    from neuraltext.weights.registry import _converted
 
     try:
         model = _converted(resolve("smollm2-135m-instruct")).path

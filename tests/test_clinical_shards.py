@@ -10,12 +10,11 @@ import time
 
 import pytest
 
-from neuraltext.clinical.extract import Extractor
-from neuraltext.clinical.pipeline import (ResultsFileError, done_ids, load_reports, main, merge_shards,
-                                                   read_results, run_pipeline, run_sharded, shard_file, shard_of,
-                                                   worker_command)
-from neuraltext.clinical.rules import RulesBackend
-from neuraltext.clinical.table import patient_table
+from neuraltext.clinical import Extractor
+from neuraltext.clinical import (ResultsFileError, done_ids, load_reports, main, merge_shards, read_results,
+                                 run_pipeline, run_sharded, shard_file, shard_of, worker_command)
+from neuraltext.clinical import RulesBackend
+from neuraltext.clinical import patient_table
 
 SOURCE = "synthetic:6:8"
 VOLATILE = ("seconds",)  # the only field of a record that differs from run to run

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from neuraltext.clinical.reports import synthetic_patients
-from neuraltext.clinical.extract import Extractor
-from neuraltext.clinical.rules import RulesBackend
-from neuraltext.clinical.table import export_table, patient_table, reconcile_dates
+from neuraltext.clinical import synthetic_patients
+from neuraltext.clinical import Extractor
+from neuraltext.clinical import RulesBackend
+from neuraltext.clinical import export_table, patient_table, reconcile_dates
 
 
 def rec(rid, kind, flags=None, state="extracted", **values):

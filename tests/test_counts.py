@@ -11,8 +11,8 @@ from sklearn.base import clone
 
 import torch
 
-from neuraltext.cooccurrence.counts import (TOY_CORPUS, TOY_COURSE_VECTORS, TOY_VOCABULARY, CooccurrenceSVD,
-                               build_vocabulary, cooccurrence_matrix, ppmi, truncated_svd)
+from neuraltext.cooccurrence import (TOY_CORPUS, TOY_COURSE_VECTORS, TOY_VOCABULARY, CooccurrenceSVD,
+                                     build_vocabulary, cooccurrence_matrix, ppmi, truncated_svd)
 from neuraltext.data import synthetic_corpus
 from sklearn_text_checks import API_CHECKS  # noqa: E402 (tests/ helper)
 

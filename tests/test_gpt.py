@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neuraltext.gpt.sampling import generate, pad_left
-from neuraltext.gpt.model import GPT, GPTConfig, attention_mask_for, gpt_loss
+from neuraltext.gpt import generate, pad_left
+from neuraltext.gpt import GPT, GPTConfig, attention_mask_for, gpt_loss
 
 transformers = pytest.importorskip("transformers")
 

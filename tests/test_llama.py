@@ -16,15 +16,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neuraltext.gpt.llama import (
-    Llama,
-    LlamaConfig,
-    RMSNorm,
-    RotaryEmbedding,
-    config_from_hf,
-    from_pretrained,
-    load_hf_state_dict,
-)
+from neuraltext.gpt import (Llama, LlamaConfig, RMSNorm, RotaryEmbedding, config_from_hf, from_pretrained,
+                            load_hf_state_dict)
 
 transformers = pytest.importorskip("transformers")
 
@@ -222,7 +215,7 @@ def test_unreadable_gguf_quantisation_is_named(tmp_path, monkeypatch):
     gguf = pytest.importorskip("gguf")
     import numpy as np
 
-    from neuraltext.weights.registry import ModelNotAvailableError
+    from neuraltext.weights import ModelNotAvailableError
 
     monkeypatch.setenv("NEURALTEXT_CACHE", str(tmp_path / "cache"))
     path = tmp_path / "tiny.gguf"
@@ -299,7 +292,7 @@ def test_real_model_logits_equal_transformers(smollm2):
 @pytest.mark.pretrained
 @pytest.mark.parametrize("index", range(len(PROMPTS)))
 def test_real_model_greedy_tokens_equal_transformers(smollm2, index):
-    from neuraltext.gpt.sampling import generate
+    from neuraltext.gpt import generate
 
     ours, tok, ref = smollm2
     ids = _prompt_ids(tok, *PROMPTS[index])

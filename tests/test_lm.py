@@ -8,11 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neuraltext.rnn.lm import (
-    LMBatches, LMConfig, RNNLM, evaluate_perplexity, gradient_vs_distance, hidden_gradient_norms, lm_loss,
-    lm_windows, perplexity, perplexity_from_log_probs, sample, temperature_probs,
-)
-from neuraltext.rnn.cells import GRUCell, LSTMCell, RNNCell
+from neuraltext.rnn import (LMBatches, LMConfig, RNNLM, evaluate_perplexity, gradient_vs_distance,
+                            hidden_gradient_norms, lm_loss, lm_windows, perplexity,
+                            perplexity_from_log_probs, sample, temperature_probs)
+from neuraltext.rnn import GRUCell, LSTMCell, RNNCell
 
 
 def test_windows_shift_targets_by_one():

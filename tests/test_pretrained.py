@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from neuraltext.weights import registry as pretrained
-from neuraltext.weights.registry import ModelNotAvailableError, resolve
+from neuraltext.weights import ModelNotAvailableError, resolve
 
 
 def test_packaged_encoder_resolves_to_the_wheel_folder():

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from neuraltext.rnn.cells import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, _permute_blocks, lengths_from_mask
+from neuraltext.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, permute_blocks, lengths_from_mask
 
 ATOL = 1e-6
 # "lstm" runs the hand-written BPTT (LSTMLayerBPTT, the default); "lstm_autograd" unrolls LSTMCell.step
@@ -31,9 +31,9 @@ def _close(a, b, atol=ATOL, what=""):
 def _check_param_grads(cell, w_ih, w_hh, b_ih, b_hh, atol=ATOL):
     """Our cell's parameter gradients vs the torch parameters' gradients, through the mapping."""
     order, signs = cell.torch_order, cell.torch_signs
-    _close(cell.W_xh.grad, _permute_blocks(w_ih.grad, order, signs), atol, "dL/dW_xh")
-    _close(cell.W_hh.grad, _permute_blocks(w_hh.grad, order, signs), atol, "dL/dW_hh")
-    _close(cell.b.grad, _permute_blocks(b_ih.grad, order, signs), atol, "dL/db")
+    _close(cell.W_xh.grad, permute_blocks(w_ih.grad, order, signs), atol, "dL/dW_xh")
+    _close(cell.W_hh.grad, permute_blocks(w_hh.grad, order, signs), atol, "dL/dW_hh")
+    _close(cell.b.grad, permute_blocks(b_ih.grad, order, signs), atol, "dL/db")
     if isinstance(cell, GRUCell):
         H = cell.hidden_size
         _close(cell.b_hn.grad, b_hh.grad[2 * H :], atol, "dL/db_hn")

@@ -13,17 +13,8 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from neuraltext.data import date_splits, exact_match, exact_match_by, source_vocab, target_vocab
-from neuraltext.seq2seq.model import (
-    AdditiveAttention,
-    DotAttention,
-    GeneralAttention,
-    Seq2Seq,
-    Seq2SeqConfig,
-    make_batches,
-    seq2seq_loss,
-    train_seq2seq,
-    translate,
-)
+from neuraltext.seq2seq import (AdditiveAttention, DotAttention, GeneralAttention, Seq2Seq, Seq2SeqConfig,
+                                make_batches, seq2seq_loss, train_seq2seq, translate)
 
 KINDS = ["additive", "dot", "general"]
 
@@ -344,7 +335,7 @@ def test_greedy_checks_the_device_every_few_steps_with_the_same_result():
 
 
 def test_cpu_threads_is_set_and_restored():
-    from neuraltext.seq2seq.model import cpu_threads
+    from neuraltext.seq2seq import cpu_threads
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -365,7 +356,7 @@ def test_cpu_threads_is_set_and_restored():
 def test_train_seq2seq_limits_threads_on_the_cpu_only():
     """On the CPU, training runs on ``threads`` threads (seen from inside the loop) and the setting is
     restored; on a GPU nothing is limited."""
-    from neuraltext.seq2seq.model import _cpu_threads_for
+    from neuraltext.seq2seq.training import _cpu_threads_for
 
     sv, tv = source_vocab(), target_vocab()
     model = Seq2Seq(Seq2SeqConfig(len(sv), len(tv), emb_dim=4, hidden_size=4, attn_dim=4))

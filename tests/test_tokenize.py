@@ -199,9 +199,9 @@ def test_read_tokenizer_names_the_file_on_bad_json(content, message, tmp_path):
 def test_one_vocab_and_one_set_of_special_ids_in_every_chapter():
     """Chapter 1's words, chapter 2-3's counts and chapter 5-6's characters share the class and the
     special tokens with their ids (before: the date task had <bos>/<eos> with other ids)."""
-    from neuraltext.cooccurrence.counts import build_vocabulary
+    from neuraltext.cooccurrence import build_vocabulary
     from neuraltext.data import CharVocab, source_vocab, target_vocab
-    from neuraltext.word2vec.model import build_vocab
+    from neuraltext.word2vec import build_vocab
 
     words = WordTokenizer().fit(["le chat dort", "le chien dort"]).vocab
     for v in (words, source_vocab(), target_vocab(), CharVocab("abc")):

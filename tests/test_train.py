@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from neuraltext.training.loop import amp_settings, train
+from neuraltext.training import amp_settings, train
 
 SYNC_NAMES = {"item", "__bool__", "__float__", "__int__", "tolist", "cpu", "numpy"}
 

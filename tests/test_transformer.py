@@ -10,20 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from neuraltext.transformer.multihead import causal_mask, padding_mask, set_attention_backend
-from neuraltext.transformer.model import (
-    DecoderBlock,
-    EncoderBlock,
-    LearnedPositionalEncoding,
-    SinusoidalPositionalEncoding,
-    Transformer,
-    TransformerConfig,
-    from_torch_layer,
-    greedy_decode,
-    sinusoidal_positional_encoding,
-    transformer_loss,
-    translate,
-)
+from neuraltext.transformer import causal_mask, padding_mask, set_attention_backend
+from neuraltext.transformer import (DecoderBlock, EncoderBlock, LearnedPositionalEncoding,
+                                    SinusoidalPositionalEncoding, Transformer, TransformerConfig,
+                                    from_torch_layer, greedy_decode, sinusoidal_positional_encoding,
+                                    transformer_loss, translate)
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 
@@ -345,7 +336,7 @@ def test_errors_are_clear():
 @pytest.fixture
 def one_thread():
     """Tiny models train fastest on one thread (and far faster than on two busy shared cores)."""
-    from neuraltext.seq2seq.model import cpu_threads  # threadpoolctl, restored afterwards
+    from neuraltext.seq2seq import cpu_threads
 
     with cpu_threads(1):
         yield
@@ -437,7 +428,7 @@ def test_greedy_decode_same_result_whatever_the_sync_interval():
 def test_train_with_amp_runs_a_transformer_step_in_bfloat16_on_the_cpu():
     """train(amp=True) on the CPU: the forward pass runs under bfloat16 autocast, the weights stay
     float32 and change, the losses are finite."""
-    from neuraltext.training.loop import train
+    from neuraltext.training import train
 
     cfg = TransformerConfig(d_model=16, n_heads=2, d_ff=32, dropout=0.0, src_vocab_size=9, tgt_vocab_size=9,
                             n_encoder_layers=1, n_decoder_layers=1)

@@ -12,18 +12,9 @@ import pytest
 import torch
 
 from neuraltext.data import synthetic_corpus
-from neuraltext.word2vec.model import (
-    Word2Vec,
-    alias_table,
-    build_vocab,
-    keep_probability,
-    noise_distribution,
-    sample_alias,
-    sample_noise,
-    sgns_gradients,
-    sgns_loss,
-    skipgram_pairs,
-)
+from neuraltext.word2vec import (Word2Vec, build_vocab, keep_probability, noise_distribution, sample_noise,
+                                 sgns_gradients, sgns_loss, skipgram_pairs)
+from neuraltext.word2vec.model import alias_table, sample_alias
 from neuraltext.fast.word2vec import _cbow_step, _sgns_step
 
 
@@ -227,8 +218,8 @@ def test_unshuffled_examples_come_in_sentence_order():
     window = 2
     expected = [(ids[i], ids[j]) for i in range(len(ids)) for j in range(len(ids))
                 if i != j and abs(i - j) <= window and sentence_ids[i] == sentence_ids[j]]
-    from neuraltext.word2vec.model import Word2VecConfig
-    from neuraltext.word2vec.model import make_examples
+    from neuraltext.word2vec import Word2VecConfig
+    from neuraltext.word2vec import make_examples
 
     ordered = make_examples(ids, sentence_ids, Word2VecConfig(shuffle=False, window=window, dynamic_window=False),
                             np.random.default_rng(0), torch.device("cpu"))

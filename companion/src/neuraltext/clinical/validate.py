@@ -22,8 +22,8 @@ from __future__ import annotations
 import re
 
 from neuraltext.data.dates import find_dates, normalize_date
-from neuraltext.clinical.schema import (DATE_KEYS, ENUMS, KEYS, LIST_KEYS, MET_SITES, STAGES,
-                                                 normalize_text, normalize_tnm)
+from neuraltext.clinical.schema import (DATE_KEYS, ENUMS, KEYS, LIST_KEYS, MET_SITES, STAGES, normalize_text,
+                                        normalize_tnm)
 
 __all__ = ["InvalidAnswer", "NOT_FOUND", "parse_answer", "is_repetitive", "grounding_problem"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from neuraltext.cooccurrence.counts import TOY_CORPUS, TOY_VOCABULARY, cooccurrence_matrix, ppmi
+from neuraltext.cooccurrence import TOY_CORPUS, TOY_VOCABULARY, cooccurrence_matrix, ppmi
 from neuraltext.labs.check import Case, Exercise
 
 

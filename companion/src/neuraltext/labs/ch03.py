@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from neuraltext.labs.check import Case, Exercise
-from neuraltext.word2vec.model import noise_distribution, sgns_gradients, sgns_loss
+from neuraltext.word2vec import noise_distribution, sgns_gradients, sgns_loss
 
 
 def _vectors(seed: int, batch: int, k: int, dim: int, dtype=torch.float32, scale: float = 1.0):

@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 
 from neuraltext.labs.check import Case, Exercise
-from neuraltext.rnn.lm import perplexity_from_log_probs
-from neuraltext.rnn.cells import GRUCell, LSTMCell
+from neuraltext.rnn import perplexity_from_log_probs
+from neuraltext.rnn import GRUCell, LSTMCell
 
 PROBABILITIES = (0.5, 0.25, 0.125, 1.0)  # the four tokens' probabilities in the statement
 

@@ -12,7 +12,7 @@ import torch
 
 from neuraltext.data.dates import exact_match
 from neuraltext.labs.check import Case, Exercise
-from neuraltext.seq2seq.model import AdditiveAttention, DotAttention, GeneralAttention
+from neuraltext.seq2seq import AdditiveAttention, DotAttention, GeneralAttention
 
 
 def _mask(lengths, S: int) -> torch.Tensor:

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from neuraltext.labs.check import Case, Exercise
-from neuraltext.transformer.model import sinusoidal_positional_encoding
+from neuraltext.transformer import sinusoidal_positional_encoding
 
 
 def _qkv(seed: int, shape_q, shape_k, d_v: int, dtype=torch.float32, scale: float = 1.0):

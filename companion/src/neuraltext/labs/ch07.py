@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import torch
 
-from neuraltext.bert.finetune import pool
-from neuraltext.bert.pretraining import IGNORE_INDEX, mask_tokens
+from neuraltext.bert import pool
+from neuraltext.bert.model import IGNORE_INDEX
+from neuraltext.bert import mask_tokens
 from neuraltext.labs.check import Case, Exercise, compare
 
 SD_LIMIT = 5.0  # binomial standard deviations allowed (a right answer fails with probability ~1e-6 per statistic)

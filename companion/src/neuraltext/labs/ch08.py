@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from neuraltext.gpt.sampling import top_k_filter, top_p_filter
+from neuraltext.gpt import top_k_filter, top_p_filter
 from neuraltext.labs.check import Case, Exercise
-from neuraltext.gpt.llama import LlamaConfig
+from neuraltext.gpt import LlamaConfig
 
 
 def _logits(seed: int, *shape: int, scale: float = 3.0, dtype=torch.float32) -> torch.Tensor:

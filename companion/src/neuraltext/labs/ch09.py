@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from neuraltext.align.dpo import dpo_loss
-from neuraltext.align.ppo import kl_penalized_reward
-from neuraltext.align.reward import bradley_terry_loss
+from neuraltext.align import dpo_loss
+from neuraltext.align import kl_penalized_reward
+from neuraltext.align import bradley_terry_loss
 from neuraltext.labs.check import Case, Exercise
 
 

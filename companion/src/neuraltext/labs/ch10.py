@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from neuraltext.labs.check import Case, Exercise
-from neuraltext.family.data import LABELS, labels_to_code
+from neuraltext.family import LABELS, labels_to_code
 
 
 def _f1_reference(y_true, y_pred):

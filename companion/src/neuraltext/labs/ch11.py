@@ -7,8 +7,8 @@ References: :func:`neuraltext.clinical.table.reconcile_dates` and the F1 of
 from __future__ import annotations
 
 from neuraltext.labs.check import Case, Exercise
-from neuraltext.clinical.evaluate import field_scores
-from neuraltext.clinical.table import reconcile_dates
+from neuraltext.clinical import field_scores
+from neuraltext.clinical import reconcile_dates
 
 
 def _reconcile_cases() -> list[Case]:

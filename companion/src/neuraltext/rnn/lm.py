@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from neuraltext.rnn.cells import GRU, LSTM, RNN
+from neuraltext.rnn.layers import GRU, LSTM, RNN
 
 __all__ = [
     "lm_windows", "LMBatches", "LMConfig", "RNNLM", "lm_loss", "perplexity", "perplexity_from_log_probs",

@@ -26,12 +26,12 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-__all__ = ["cell_from_torch", "cell_to_torch", "module_from_torch", "module_to_torch"]
+__all__ = ["permute_blocks", "cell_from_torch", "cell_to_torch", "module_from_torch", "module_to_torch"]
 
 _NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
-def _permute_blocks(t: Tensor, order: Sequence[int], signs: Sequence[float] | None = None) -> Tensor:
+def permute_blocks(t: Tensor, order: Sequence[int], signs: Sequence[float] | None = None) -> Tensor:
     """Reorder the gate blocks of a stacked weight/bias along dim 0 (and flip signs if asked)."""
     blocks = t.chunk(len(order), dim=0)
     out = [blocks[k] for k in order]
@@ -61,9 +61,9 @@ def load_torch_tensors(cell: nn.Module, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor
         raise ValueError("modules built with bias=False are not supported (the course's cells have a bias)")
     order, signs = cell.torch_order, cell.torch_signs
     with torch.no_grad():
-        cell.W_xh.copy_(_permute_blocks(w_ih, order, signs))
-        cell.W_hh.copy_(_permute_blocks(w_hh, order, signs))
-        cell.b.copy_(_permute_blocks(b_ih + b_hh, order, signs))
+        cell.W_xh.copy_(permute_blocks(w_ih, order, signs))
+        cell.W_hh.copy_(permute_blocks(w_hh, order, signs))
+        cell.b.copy_(permute_blocks(b_ih + b_hh, order, signs))
         if getattr(cell, "b_hn", None) is not None:  # GRU: the n block of bias_hh is b_hn, not part of b
             H = cell.hidden_size
             cell.b[2 * H :].copy_(b_ih[2 * H :])
@@ -75,9 +75,9 @@ def torch_tensors(cell: nn.Module) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     _check_gru(cell)
     inverse = [cell.torch_order.index(k) for k in range(cell.n_gates)]
     signs = [cell.torch_signs[j] for j in inverse]
-    w_ih = _permute_blocks(cell.W_xh.detach(), inverse, signs)
-    w_hh = _permute_blocks(cell.W_hh.detach(), inverse, signs)
-    b_ih = _permute_blocks(cell.b.detach(), inverse, signs)
+    w_ih = permute_blocks(cell.W_xh.detach(), inverse, signs)
+    w_hh = permute_blocks(cell.W_hh.detach(), inverse, signs)
+    b_ih = permute_blocks(cell.b.detach(), inverse, signs)
     b_hh = torch.zeros_like(b_ih)
     if getattr(cell, "b_hn", None) is not None:
         b_hh[2 * cell.hidden_size :] = cell.b_hn.detach()
