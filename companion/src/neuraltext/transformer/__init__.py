@@ -13,11 +13,10 @@ from neuraltext.transformer.multihead import (BACKENDS, scaled_dot_product_atten
 from neuraltext.transformer.model import (TransformerConfig, sinusoidal_positional_encoding,
                                           SinusoidalPositionalEncoding, LearnedPositionalEncoding,
                                           FeedForward, EncoderBlock, DecoderBlock, Transformer,
-                                          greedy_decode, from_torch_layer, transformer_loss, translate,
-                                          check_token_id)
+                                          greedy_decode, from_torch_layer, transformer_loss, check_token_id)
 
 __all__ = ["multihead", "model", "BACKENDS", "scaled_dot_product_attention", "attention", "causal_mask",
            "padding_mask", "MultiHeadAttention", "set_attention_backend", "check_heads", "TransformerConfig",
            "sinusoidal_positional_encoding", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding",
            "FeedForward", "EncoderBlock", "DecoderBlock", "Transformer", "greedy_decode", "from_torch_layer",
-           "transformer_loss", "translate", "check_token_id"]
+           "transformer_loss", "check_token_id"]

@@ -43,7 +43,6 @@ __all__ = [
     "greedy_decode",
     "from_torch_layer",
     "transformer_loss",
-    "translate",
     "check_token_id",
 ]
 

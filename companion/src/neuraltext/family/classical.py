@@ -1,9 +1,9 @@
-"""Use case 1, the models: from a sentence to eleven labels, three ways, evaluated the same way.
+"""Use case 1, the classical models: from a sentence to eleven labels, and the scores of every method.
 
 1. **TF-IDF** (chapter 1's :class:`~neuraltext.tokenize.TfIdf`) + a classical model;
 2. **BERT sentence embeddings** (chapter 7's :func:`~neuraltext.bert.finetune.encode`, the French
    multilingual-e5-small offline) + the same classical models;
-3. **fine-tuning** the encoder with the study's head (hidden -> 200 -> 110 -> 11, sigmoid outputs).
+3. **fine-tuning** the encoder with the study's head is :mod:`neuraltext.family.finetune`.
 
 The classical families are the study's, each tuned by cross-validation over the hyper-parameters it
 tuned: elastic-net logistic regression (C, l1_ratio), gradient boosting (learning rate, number of
@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from torch import nn
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, precision_recall_fscore_support
@@ -55,9 +54,8 @@ __all__ = [
     "summarise",
     "split_scores",
     "fixed_model",
-    "predict_labels",
     "study_layout",
-    "fine_tune",
+    "macro_micro",
 ]
 
 #: The study's four model families and the hyper-parameters it tuned (grids sized for a CPU).
@@ -278,172 +276,6 @@ def study_layout(summary: pd.DataFrame, score: str = "f1") -> pd.DataFrame:
             cells[label] = f"{summary.loc[bert, label]:.2f}({t:.2f})" if bert in summary.index else f"({t:.2f})"
         out[family] = cells
     return pd.DataFrame(out).T
-
-
-# ----------------------------------------------------------------------------- fine-tuning
-class _TopOfEncoder(nn.Module):
-    """The trainable part when only the top ``k`` blocks are fine-tuned: those blocks and the head,
-    fed the (cached) hidden states that the frozen blocks below them produce."""
-
-    def __init__(self, clf, k: int):
-        super().__init__()
-        blocks = list(clf.bert.encoder)
-        self.blocks = nn.ModuleList(blocks[len(blocks) - k:])  # the same modules as in clf
-        self.head = clf.head
-
-    def forward(self, h, mask):
-        from neuraltext.bert.finetune import pool
-
-        padding = mask == 0
-        for block in self.blocks:
-            h = block(h, key_padding_mask=padding)
-        return self.head(pool(h, mask, "mean"))
-
-
-def _frozen_states(clf, texts, k, batch_size, max_length, device):
-    """Hidden states after the frozen bottom of the encoder (eval mode, no gradient), once: they
-    are the same in every epoch, so fine-tuning the top ``k`` blocks costs k blocks per step, not 12."""
-    import torch
-
-    from neuraltext.bert.finetune import tokenize_batch
-
-    bert = clf.bert.eval()
-    bottom = list(bert.encoder)[: len(bert.encoder) - k]
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths, little padding
-    cached = []
-    with torch.no_grad():
-        for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
-            b = tokenize_batch(clf.tokenizer, [texts[i] for i in idx], max_length, device)
-            h = bert.embeddings(b["input_ids"], b.get("token_type_ids"))
-            padding = b["attention_mask"] == 0
-            for block in bottom:
-                h = block(h, key_padding_mask=padding)
-            cached.append((idx, h, b["attention_mask"]))
-    return cached
-
-
-def fine_tune(train_texts: Sequence[str], y_train: np.ndarray, model_name: str = "multilingual-e5-small",
-              epochs: int = 3, lr: float = 1e-4, batch_size: int = 32, train_layers: int | None = 2,
-              val_fraction: float = 0.1, patience: int = 1, max_length: int = 64, prefix: str | None = "query: ",
-              seed: int = 0, device=None, encoder_lr: float | None = None):
-    """Fine-tune a pretrained encoder with the study's head (H -> 200 -> 110 -> 11, sigmoid) through
-    the shared training loop (binary cross-entropy), keeping the epoch with the lowest loss on a
-    held-out validation part of the training texts (early stopping after ``patience`` epochs
-    without improvement).
-
-    ``train_layers``: how many of the top encoder blocks are trained with the head; the blocks below
-    are frozen, so their outputs are computed once and cached (the same numbers every epoch, in eval
-    mode). ``None`` trains every block (the study's setting; on a GPU). The token embeddings stay
-    frozen either way (e5's 250k x 384 table is 80% of its weights; 1,300 sentences cannot move it
-    usefully). ``encoder_lr``: the learning rate of the trained encoder blocks (``None``: ``lr``, as for
-    the head). Pretrained blocks need much smaller steps than a new head: with every block trained at
-    the head's 1e-3, the model forgets what it knew and predicts the majority label only (measured on
-    the synthetic data), hence the usual ``lr`` ~1e-3 for the head and ~1e-5 to 1e-4 for the encoder.
-    Returns ``(classifier, history)``; ``history.eval`` lists the validation loss per epoch.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    from neuraltext.bert.model import from_pretrained
-    from neuraltext.bert.finetune import BertClassifier, classifier_loss, tokenize_batch
-    from neuraltext.training.loop import train
-    from neuraltext.utils import get_device, set_seed
-
-    set_seed(seed)
-    device = get_device(device)
-    texts = [(prefix or "") + t for t in train_texts]
-    y_train = np.asarray(y_train, dtype=np.float32)
-    if len(texts) != len(y_train):
-        raise ValueError(f"{len(texts)} texts but {len(y_train)} label rows")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(texts))
-    n_val = max(1, int(round(val_fraction * len(texts))))
-    val, fit = order[:n_val], order[n_val:]
-
-    bert = from_pretrained(model_name, device=device)
-    clf = BertClassifier(bert, n_labels=y_train.shape[1], pooling="mean").to(device)
-    n_blocks = len(clf.bert.encoder)
-    k = n_blocks if train_layers is None else int(train_layers)
-    if not 0 <= k <= n_blocks:
-        raise ValueError(f"train_layers must be between 0 and {n_blocks} (or None for all), got {train_layers}")
-    for p in clf.bert.parameters():
-        p.requires_grad_(False)
-    for block in list(clf.bert.encoder)[n_blocks - k:]:
-        for p in block.parameters():
-            p.requires_grad_(True)
-
-    if train_layers is None:  # the whole encoder: tokenised batches through the full model
-        model, loss_fn = clf, classifier_loss
-
-        def make_batches(index, shuffle):
-            def gen():
-                idx = rng.permutation(index) if shuffle else index
-                for s in range(0, len(idx), batch_size):
-                    part = idx[s:s + batch_size]
-                    b = tokenize_batch(clf.tokenizer, [texts[i] for i in part], max_length, torch.device("cpu"))
-                    b["labels"] = torch.from_numpy(y_train[part])
-                    yield b
-            return gen
-
-        def logits(m, b):
-            return m(b["input_ids"], b["attention_mask"], b.get("token_type_ids"))
-    else:  # the top k blocks + head on the frozen bottom's cached states
-        model = _TopOfEncoder(clf, k)
-        caches = {"fit": _frozen_states(clf, [texts[i] for i in fit], k, batch_size, max_length, device),
-                  "val": _frozen_states(clf, [texts[i] for i in val], k, batch_size, max_length, device)}
-        labels = {"fit": torch.from_numpy(y_train[fit]), "val": torch.from_numpy(y_train[val])}
-
-        def make_batches(name, shuffle):
-            def gen():
-                chunks = caches[name]
-                for j in (rng.permutation(len(chunks)) if shuffle else range(len(chunks))):
-                    idx, h, mask = chunks[j]
-                    yield {"h": h, "mask": mask, "labels": labels[name][idx]}
-            return gen
-
-        def logits(m, b):
-            return m(b["h"], b["mask"])
-
-        def loss_fn(m, b):
-            return F.binary_cross_entropy_with_logits(logits(m, b), b["labels"].to(device))
-        fit, val = "fit", "val"
-
-    @torch.no_grad()
-    def val_loss(m):
-        total, n = 0.0, 0
-        for b in make_batches(val, False)():
-            z = logits(m, {key: v.to(device) for key, v in b.items()})
-            total += float(F.binary_cross_entropy_with_logits(z, b["labels"].to(device), reduction="sum"))
-            n += b["labels"].numel()
-        return {"val_loss": total / n}
-
-    head = {id(p) for p in clf.head.parameters()}
-    groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) in head], "lr": lr},
-              {"params": [p for p in model.parameters() if p.requires_grad and id(p) not in head],
-               "lr": lr if encoder_lr is None else encoder_lr}]
-    optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
-    best, best_state, waited, history = np.inf, None, 0, None
-    for _ in range(epochs):
-        history = train(model, loss_fn, make_batches(fit, True), epochs=1, optimizer=optimizer,
-                        device=device, evaluate=val_loss, history=history, desc="fine-tune")
-        current = history.eval[-1]["val_loss"]
-        if current < best - 1e-4:  # keep a copy of the trained weights only (not the frozen ones)
-            best, waited = current, 0
-            best_state = {name: p.detach().clone() for name, p in clf.named_parameters() if p.requires_grad}
-        else:
-            waited += 1
-            if waited > patience:
-                break
-    clf.load_state_dict(best_state, strict=False)
-    clf.eval()
-    return clf, history
-
-
-def predict_labels(clf, texts: Sequence[str], prefix: str | None = "query: ", max_length: int = 64) -> np.ndarray:
-    """The one decision rule for the fine-tuned model: sigmoid probability > 0.5."""
-    probs = clf.predict_proba([(prefix or "") + t for t in texts], max_length=max_length)
-    return (probs.numpy() > 0.5).astype(int)
 
 
 def macro_micro(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
