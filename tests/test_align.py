@@ -287,7 +287,7 @@ def test_chat_words_and_web_text():
 
 
 def test_policy_report_of_the_reference_itself():
-    from neuraltext.align.evaluate import policy_report
+    from neuraltext.align import policy_report
 
     data = preference_data(n_train=8, n_test=8, seed=0)
     vocab = Vocab.build([t.split() for t in data.texts()], specials=("<pad>", "<unk>", "<s>", "</s>", "<mask>",

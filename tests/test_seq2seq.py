@@ -376,15 +376,18 @@ def test_train_seq2seq_limits_threads_on_the_cpu_only():
 
 
 def test_one_translate_for_both_models():
-    """neuraltext.transformer.model.translate is this module's translate; a Transformer decodes greedily only."""
+    """Chapter 5's translate also decodes chapter 6's Transformer (through its decode_greedy), which
+    decodes greedily only; it equals greedy_decode on the same source."""
     import neuraltext.transformer.model as tr
 
-    assert tr.translate is translate
     sv, tv = source_vocab(), target_vocab()
     cfg = tr.TransformerConfig(d_model=8, n_heads=2, d_ff=8, src_vocab_size=len(sv), tgt_vocab_size=len(tv),
                                n_encoder_layers=1, n_decoder_layers=1)
     model = tr.Transformer(cfg)
     assert len(translate(model, ["26/11/15"], sv, tv, max_len=3)) == 1
+    src, _ = sv.batch(["26/11/15"], eos=True)
+    ids = tr.greedy_decode(model.eval(), src, tv.bos_id, tv.eos_id, 3)
+    assert translate(model, ["26/11/15"], sv, tv, max_len=3) == [tv.decode(ids[0].tolist())]
     with pytest.raises(ValueError, match="beam_width must be 1 and return_alpha False.*got beam_width=3"):
         translate(model, ["26/11/15"], sv, tv, beam_width=3)
     with pytest.raises(ValueError, match=r"max_len must be a positive integer.*got 0"):

@@ -14,7 +14,8 @@ from neuraltext.transformer import causal_mask, padding_mask, set_attention_back
 from neuraltext.transformer import (DecoderBlock, EncoderBlock, LearnedPositionalEncoding,
                                     SinusoidalPositionalEncoding, Transformer, TransformerConfig,
                                     from_torch_layer, greedy_decode, sinusoidal_positional_encoding,
-                                    transformer_loss, translate)
+                                    transformer_loss)
+from neuraltext.seq2seq import translate
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 

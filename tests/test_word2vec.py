@@ -14,7 +14,7 @@ import torch
 from neuraltext.data import synthetic_corpus
 from neuraltext.word2vec import (Word2Vec, build_vocab, keep_probability, noise_distribution, sample_noise,
                                  sgns_gradients, sgns_loss, skipgram_pairs)
-from neuraltext.word2vec.model import alias_table, sample_alias
+from neuraltext.fast import alias_table, sample_alias
 from neuraltext.fast.word2vec import _cbow_step, _sgns_step
 
 

@@ -12,7 +12,7 @@ From Python (e.g. a throwaway script that drafts a chapter):
     execute("book/99_demo.ipynb")
 
 `write_notebook` puts the Colab bootstrap cell first (tools/bootstrap_cell.py). `code(..., check=True)`
-adds the `# NBVAL_CHECK_OUTPUT` marker so nbval compares that cell's output.
+tags the cell `nbval-check-output`, so nbval compares its output (a tag, not a comment the reader sees).
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ def md(text: str) -> nbformat.NotebookNode:
 
 
 def code(text: str, check: bool = False, tags: list[str] | None = None) -> nbformat.NotebookNode:
-    src = text.strip("\n")
-    if check and "NBVAL_CHECK_OUTPUT" not in src:
-        src = "# NBVAL_CHECK_OUTPUT\n" + src
-    cell = nbformat.v4.new_code_cell(src)
+    cell = nbformat.v4.new_code_cell(text.strip("\n"))
+    tags = list(tags or [])
+    if check and "nbval-check-output" not in tags:
+        tags.append("nbval-check-output")
     if tags:
-        cell.metadata["tags"] = list(tags)
+        cell.metadata["tags"] = tags
     return cell
 
 

@@ -22,7 +22,7 @@ The two pre-training objectives of the course (lecture notes, eqs. 6 and 7):
 BERT-base: hidden size 768, 12 blocks x 12 heads, feed-forward 3,072, 512 positions, a WordPiece
 vocabulary of 30,522 tokens: 110M parameters (:func:`count_parameters` recomputes it from a config).
 
-:func:`from_pretrained` loads any Hugging Face BERT-architecture checkpoint (safetensors, or
+:func:`neuraltext.bert.from_pretrained` (in :mod:`neuraltext.bert.loading`) loads any Hugging Face BERT-architecture checkpoint (safetensors, or
 ``pytorch_model.bin``) into these modules, checking every key and shape first. The masking and NSP
 pairs are in :mod:`neuraltext.bert.pretraining`; classification and sentence embeddings in
 :mod:`neuraltext.bert.finetune`. Shapes: ``B`` batch, ``T`` length, ``H`` hidden size, ``V`` vocabulary.
@@ -30,9 +30,7 @@ pairs are in :mod:`neuraltext.bert.pretraining`; classification and sentence emb
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
@@ -44,7 +42,6 @@ from neuraltext.transformer.model import EncoderBlock, TransformerConfig
 __all__ = [
     "BertConfig", "BertEmbeddings", "BertPooler", "BertModel", "BertMLMHead", "BertNSPHead",
     "BertForPreTraining", "BertOutput", "mlm_loss", "nsp_loss", "count_parameters",
-    "CheckpointError", "from_pretrained", "load_state_dict_from_hf",
 ]
 
 IGNORE_INDEX = -100  # label of the positions the MLM loss skips (torch's and transformers' convention)
@@ -270,146 +267,3 @@ def count_parameters(cfg: BertConfig, pooler: bool = True) -> int:
     embeddings = (V + cfg.max_position + cfg.type_vocab_size) * H + 2 * H
     block = 4 * (H * H + H) + (H * F_ + F_) + (F_ * H + H) + 2 * 2 * H
     return embeddings + cfg.n_layers * block + (H * H + H if pooler else 0)
-
-
-# ----------------------------------------------------------------------- pretrained checkpoints
-class CheckpointError(ValueError):
-    """A checkpoint that does not fit our BERT: says everything that is wrong at once."""
-
-
-SUPPORTED_ARCHITECTURES = ("BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForSequenceClassification",
-                           "BertForTokenClassification", "BertForNextSentencePrediction", "BertForQuestionAnswering")
-_LAYER = {  # our name inside encoder.{i} -> transformers' name inside encoder.layer.{i}
-    "self_attn.W_q": "attention.self.query", "self_attn.W_k": "attention.self.key",
-    "self_attn.W_v": "attention.self.value", "self_attn.W_o": "attention.output.dense",
-    "norm1": "attention.output.LayerNorm", "ffn.W_1": "intermediate.dense", "ffn.W_2": "output.dense",
-    "norm2": "output.LayerNorm",
-}
-_TOP = {"embeddings.token": "embeddings.word_embeddings", "embeddings.position": "embeddings.position_embeddings",
-        "embeddings.segment": "embeddings.token_type_embeddings", "embeddings.norm": "embeddings.LayerNorm",
-        "pooler.dense": "pooler.dense"}
-_HEADS = {"mlm.transform": "cls.predictions.transform.dense", "mlm.norm": "cls.predictions.transform.LayerNorm",
-          "nsp.classifier": "cls.seq_relationship"}
-
-
-def _hf_name(ours: str) -> str:
-    """Our parameter name -> transformers' (without the ``bert.`` prefix of the models with heads)."""
-    owner, _, leaf = ours.rpartition(".")
-    if ours.startswith("bert."):
-        return _hf_name(ours[5:])
-    if ours == "mlm.bias":
-        return "cls.predictions.bias"
-    if owner.startswith("encoder."):
-        _, i, sub = owner.split(".", 2)
-        return f"encoder.layer.{i}.{_LAYER[sub]}.{leaf}"
-    return f"{_TOP.get(owner) or _HEADS[owner]}.{leaf}"
-
-
-def _normalise_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Strip a ``bert.`` prefix, rename old TF-era ``gamma``/``beta`` to ``weight``/``bias``, drop
-    buffers that are not parameters (``position_ids``) and the tied decoder copy."""
-    out = {}
-    for key, value in state.items():
-        key = key[5:] if key.startswith("bert.") else key
-        key = key.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
-        if key.endswith("position_ids") or key in ("cls.predictions.decoder.weight", "cls.predictions.decoder.bias"):
-            continue  # decoder.weight is the token embedding (tied); decoder.bias is cls.predictions.bias
-        out[key] = value
-    return out
-
-
-def load_state_dict_from_hf(model: BertModel | BertForPreTraining, state: dict[str, torch.Tensor],
-                            source: str = "checkpoint", assign: bool = False) -> None:
-    """Copy a transformers BERT state dict into ``model`` after checking every key and shape; on any
-    problem raise one :class:`CheckpointError` listing all of them, with ``model`` untouched.
-    Loading into a :class:`BertModel` ignores the pre-training heads (``cls.*``), as transformers does.
-    ``assign=True`` makes the checkpoint's tensors the parameters (for a model built on the meta device)."""
-    state = _normalise_keys(state)
-    heads = isinstance(model, BertForPreTraining)
-    ours = {k: v for k, v in model.state_dict().items() if k != "mlm.decoder.weight"}  # tied to the embedding
-    wanted = {_hf_name(k): k for k in ours}
-    missing = sorted(hf for hf in wanted if hf not in state)
-    unexpected = sorted(k for k in state if k not in wanted and (heads or not k.startswith("cls.")))
-    mismatched = [f"{hf}: checkpoint {tuple(state[hf].shape)}, model {tuple(ours[k].shape)}"
-                  for hf, k in sorted(wanted.items()) if hf in state and state[hf].shape != ours[k].shape]
-    problems = ([f"missing key(s): {', '.join(missing)}"] if missing else []) + \
-        ([f"unexpected key(s): {', '.join(unexpected)}"] if unexpected else []) + \
-        ([f"shape mismatch(es): {'; '.join(mismatched)}"] if mismatched else [])
-    if problems:
-        raise CheckpointError(f"{source} does not fit {type(model).__name__} "
-                              f"({model.cfg.n_layers} layers, hidden {model.cfg.hidden_size}):\n  - "
-                              + "\n  - ".join(problems))
-    new = {k: state[hf].to(ours[k].dtype) for hf, k in wanted.items()}
-    if heads:
-        new["mlm.decoder.weight"] = new["bert.embeddings.token.weight"]
-    model.load_state_dict(new, strict=True, assign=assign)
-
-
-def _read_config(folder: Path) -> BertConfig:
-    path = folder / "config.json"
-    if not path.exists():
-        raise CheckpointError(f"{folder} has no config.json: not a transformers model folder")
-    cfg = json.loads(path.read_text(encoding="utf-8"))
-    problems = []
-    if cfg.get("model_type") != "bert":
-        problems.append(f"model_type is {cfg.get('model_type')!r}, expected 'bert'")
-    archs = cfg.get("architectures") or ["BertModel"]
-    if not set(archs) & set(SUPPORTED_ARCHITECTURES):
-        problems.append(f"architectures {archs} is none of {list(SUPPORTED_ARCHITECTURES)}")
-    if cfg.get("hidden_act", "gelu") != "gelu":
-        problems.append(f"hidden_act is {cfg.get('hidden_act')!r}; our blocks use the exact 'gelu'")
-    if cfg.get("position_embedding_type", "absolute") != "absolute":
-        problems.append(f"position_embedding_type is {cfg.get('position_embedding_type')!r}, expected 'absolute'")
-    missing = [k for k in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                           "intermediate_size", "max_position_embeddings") if k not in cfg]
-    if missing:
-        problems.append(f"config lacks {missing}")
-    if problems:
-        raise CheckpointError(f"{path}: unsupported architecture:\n  - " + "\n  - ".join(problems))
-    return BertConfig.from_hf(cfg)
-
-
-def _read_weights(folder: Path) -> tuple[dict[str, torch.Tensor], str]:
-    st = folder / "model.safetensors"
-    if st.exists():
-        from safetensors.torch import load_file
-
-        return load_file(str(st)), str(st)
-    pt = folder / "pytorch_model.bin"
-    if pt.exists():
-        return torch.load(pt, map_location="cpu", weights_only=True), str(pt)
-    raise CheckpointError(f"{folder} has neither model.safetensors nor pytorch_model.bin")
-
-
-def from_pretrained(name_or_path: str = "all-minilm-l6-v2", device: str | torch.device | None = None,
-                    heads: bool = False, tokenizer: bool = True) -> BertModel | BertForPreTraining:
-    """Our :class:`BertModel` (or :class:`BertForPreTraining` with ``heads=True``) carrying the weights
-    of a transformers BERT checkpoint, in eval mode, with its tokenizer as ``.tokenizer``.
-
-    ``name_or_path`` goes through :func:`neuraltext.weights.registry.resolve`: a packaged name
-    (``"all-minilm-l6-v2"``, ``"multilingual-e5-small"``), a local folder, or a hub name when online.
-    An unsupported architecture, missing/unexpected keys or shape mismatches raise one
-    :class:`CheckpointError` listing them; nothing is half-loaded.
-    """
-    from neuraltext.weights.registry import resolve
-    from neuraltext.utils import get_device
-
-    resolved = resolve(name_or_path)
-    folder = Path(resolved.path)
-    if resolved.source == "hub":  # online: fetch the folder (config, weights, tokenizer) first
-        from huggingface_hub import snapshot_download
-
-        folder = Path(snapshot_download(resolved.path, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"]))
-    cfg = _read_config(folder)
-    with torch.device("meta"):  # shapes only: no time spent drawing random weights that are replaced
-        model = BertForPreTraining(cfg) if heads else BertModel(cfg)
-    state, source = _read_weights(folder)
-    load_state_dict_from_hf(model, state, source, assign=True)
-    bert = model.bert if heads else model
-    if tokenizer:
-        from transformers import AutoTokenizer
-
-        bert.tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    if heads:
-        model.tokenizer = bert.tokenizer
-    return model.to(get_device(device)).eval()

@@ -141,7 +141,7 @@ def embedding_features(texts: Sequence[str], model_name: str = "multilingual-e5-
     """Sentence vectors from our BERT loaded with a pretrained checkpoint (no training: the same
     vectors in every fold, so they are computed once). e5 expects the ``"query: "`` prefix and mean
     pooling; pass ``prefix=None, pooling="cls"`` for a plain BERT."""
-    from neuraltext.bert.model import from_pretrained
+    from neuraltext.bert.loading import from_pretrained
     from neuraltext.bert.finetune import encode
 
     model = from_pretrained(model_name, device=device)

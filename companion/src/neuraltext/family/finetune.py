@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from neuraltext.bert.finetune import BertClassifier, classifier_loss, pool, tokenize_batch
-from neuraltext.bert.model import from_pretrained
+from neuraltext.bert.loading import from_pretrained
 from neuraltext.training.loop import train
 from neuraltext.utils import get_device, set_seed
 

@@ -2,17 +2,19 @@
 
 * :mod:`~neuraltext.training.loop` -- :func:`train`: device, mixed precision, gradient
   accumulation and clipping, schedules, evaluation, checkpoints with exact resume;
+* :mod:`~neuraltext.training.history` -- what a run records, kept on the device between synchronisations;
 * :mod:`~neuraltext.training.checkpoint` -- atomic checkpoint files and random states;
 * :mod:`~neuraltext.training.distributed` -- several processes with ``torchrun`` (DDP).
 """
 
-from neuraltext.training import checkpoint, distributed, loop
+from neuraltext.training import history, checkpoint, distributed, loop
+from neuraltext.training.history import (TrainHistory, Recorder)
 from neuraltext.training.checkpoint import (rng_state, set_rng_state, save_checkpoint, load_checkpoint)
 from neuraltext.training.distributed import (setup, cleanup, is_distributed, rank, world_size, is_main, wrap,
                                              shard_loader, gather_objects)
-from neuraltext.training.loop import (TrainHistory, train, to_device, amp_settings, warmup_schedule)
+from neuraltext.training.loop import (train, to_device, amp_settings, warmup_schedule)
 
-__all__ = ["checkpoint", "distributed", "loop", "rng_state", "set_rng_state", "save_checkpoint",
-           "load_checkpoint", "setup", "cleanup", "is_distributed", "rank", "world_size", "is_main", "wrap",
-           "shard_loader", "gather_objects", "TrainHistory", "train", "to_device", "amp_settings",
-           "warmup_schedule"]
+__all__ = ["history", "checkpoint", "distributed", "loop", "TrainHistory", "Recorder", "rng_state",
+           "set_rng_state", "save_checkpoint", "load_checkpoint", "setup", "cleanup", "is_distributed",
+           "rank", "world_size", "is_main", "wrap", "shard_loader", "gather_objects", "train", "to_device",
+           "amp_settings", "warmup_schedule"]

@@ -42,7 +42,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,34 +51,10 @@ from torch import nn
 
 from neuraltext.training import distributed as dist_utils
 from neuraltext.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from neuraltext.training.history import Recorder, TrainHistory
 from neuraltext.utils import get_device, progress, set_seed
 
-__all__ = ["TrainHistory", "train", "to_device", "amp_settings", "warmup_schedule"]
-
-
-@dataclass
-class TrainHistory:
-    """What happened during training: one entry per optimiser step (and per evaluation for ``eval``)."""
-
-    loss: list[float] = field(default_factory=list)
-    grad_norm: list[float] = field(default_factory=list)  #: norm *before* clipping
-    lr: list[float] = field(default_factory=list)
-    eval: list[dict[str, float]] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def steps(self) -> int:
-        return len(self.loss)
-
-    def smoothed(self, window: int = 50) -> list[float]:
-        """Running mean of the loss over ``window`` steps (for a readable curve)."""
-        out, acc = [], 0.0
-        for i, value in enumerate(self.loss):
-            acc += value
-            if i >= window:
-                acc -= self.loss[i - window]
-            out.append(acc / min(i + 1, window))
-        return out
+__all__ = ["train", "to_device", "amp_settings", "warmup_schedule"]
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
@@ -130,42 +106,6 @@ def warmup_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_s
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-class _Recorder:
-    """Keeps the per-step loss and gradient norm on the device; copies them to the history in one
-    transfer every ``sync_every`` steps (the only host synchronisations of the loop)."""
-
-    def __init__(self, history: TrainHistory, sync_every: int):
-        self.history, self.sync_every = history, sync_every
-        self.losses: list[torch.Tensor] = []
-        self.norms: list[torch.Tensor] = []
-
-    def add(self, loss: torch.Tensor, norm: torch.Tensor, lr: float) -> bool:
-        """Record one step; returns True when this step synchronised (the history is up to date)."""
-        self.losses.append(loss.detach().float())
-        self.norms.append(torch.as_tensor(norm).detach().float())
-        self.history.lr.append(lr)  # a Python float already: no synchronisation
-        if len(self.losses) >= self.sync_every:
-            self.sync()
-            return True
-        return False
-
-    def sync(self) -> None:
-        if not self.losses:
-            return
-        first = len(self.history.loss)
-        values = torch.stack([torch.stack(self.losses), torch.stack(self.norms).to(self.losses[0].device)]).cpu()
-        self.losses, self.norms = [], []
-        losses, norms = values[0].tolist(), values[1].tolist()
-        self.history.loss.extend(losses)
-        self.history.grad_norm.extend(norms)
-        bad = [i for i, v in enumerate(losses) if not math.isfinite(v)]
-        if bad:
-            raise FloatingPointError(
-                f"loss became {losses[bad[0]]} at step {first + bad[0]}: lower the learning rate or set "
-                f"clip_norm (non-finite losses are detected every sync_every steps)"
-            )
-
-
 @dataclass
 class _Loop:
     """Everything one training run carries from step to step (and saves in a checkpoint)."""
@@ -181,7 +121,7 @@ class _Loop:
     autocast: tuple[bool, torch.dtype]
     max_norm: float
     history: TrainHistory
-    recorder: _Recorder
+    recorder: Recorder
     step: int = 0  # optimiser steps done
     epoch: int = 0  # current epoch (0-based)
     batch: int = 0  # batches of the current epoch consumed
@@ -450,4 +390,4 @@ def _setup(model: nn.Module, loss_fn: Callable, batches: Any, *, epochs: int, lr
                  scheduler=scheduler, scaler=torch.amp.GradScaler(device.type, enabled=use_scaler),
                  device=device, autocast=(autocast, amp_dtype),
                  max_norm=clip_norm if clip_norm is not None else math.inf,
-                 history=history, recorder=_Recorder(history, sync_every))
+                 history=history, recorder=Recorder(history, sync_every))

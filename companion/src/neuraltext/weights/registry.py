@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from neuraltext.weights.gguf import convert_gguf
+from neuraltext.weights.gguf import GGUFError, convert_gguf
 
 __all__ = [
     "PACKAGED",
@@ -262,5 +262,8 @@ def _converted(resolved: ResolvedModel) -> ResolvedModel:
         if importlib.util.find_spec("accelerate") is None or importlib.util.find_spec("gguf") is None:
             raise ModelNotAvailableError("Loading a GGUF checkpoint needs the packages 'gguf' and 'accelerate': "
                                          "pip install gguf accelerate")
-        convert_gguf(gguf, target)
+        try:
+            convert_gguf(gguf, target)
+        except GGUFError as err:  # one error type for "this model cannot be used here"
+            raise ModelNotAvailableError(str(err)) from err
     return ResolvedModel(resolved.name, str(target), resolved.source, None, resolved.description)
