@@ -1,4 +1,4 @@
-"""BERT forward pass: our :class:`neuraltext.bert.model.BertModel` vs ``transformers.BertModel``, same weights.
+"""BERT forward pass: our :class:`neuraltext.bert.BertModel` vs ``transformers.BertModel``, same weights.
 
     .venv/bin/python benchmarks/bert.py            # lengths 32, 128, 512; 1 and 2 threads (several minutes)
     .venv/bin/python benchmarks/bert.py --quick    # fewer rounds, 512 left out

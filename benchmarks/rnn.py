@@ -3,15 +3,15 @@
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/rnn.py [--repeats 20] [--quick] [--threads 1,2]
 
 Times, in one process and alternating round-robin (the machine is shared and noisy), the steps
-that lead from the course's equations to ``neuraltext.rnn.cells.LSTM``:
+that lead from the course's equations to ``neuraltext.rnn.LSTM``:
 
   1. naive      the course form: four gates, each ``W_gate [h_{t-1}, x_t] + b`` (four matmuls a step)
   2. fused      the four gates stacked into one (4H, H+I) matrix: one matmul a step
   3. precompute ``W_xh x_t + b`` for all T steps in one matmul; only ``W_hh h_{t-1}`` in the loop,
-               autograd through ``LSTMCell.step`` (``neuraltext.rnn.cells.LSTM(..., manual_bptt=False)``)
+               autograd through ``LSTMCell.step`` (``neuraltext.rnn.LSTM(..., manual_bptt=False)``)
   4. scripted  step 3 with the loop compiled by ``torch.jit.script`` (no Python per step)
   5. manual    step 3 with BPTT written out (``neuraltext.fast.bptt.LSTMLayerBPTT``): no autograd graph per step, and
-               dL/dW_hh as one product over all steps (``neuraltext.rnn.cells.LSTM``, the default)
+               dL/dW_hh as one product over all steps (``neuraltext.rnn.LSTM``, the default)
 
 (``torch.compile`` was tried too: ~2 minutes of compilation on this CPU and no gain over step 3.)
 
@@ -182,7 +182,7 @@ def run(args) -> None:
         "2 fused gates (1 matmul/step)": FusedLSTM(ours),
         "3 + precomputed W_xh x (autograd)": lambda: readable(x)[0],
         "4 + torch.jit.script loop": ScriptedLSTM(ours),
-        "5 + hand-written BPTT (neuraltext.rnn.cells.LSTM)": lambda: ours(x)[0],
+        "5 + hand-written BPTT (neuraltext.rnn.LSTM)": lambda: ours(x)[0],
     }
     fns = {k: (v if not isinstance(v, nn.Module) else (lambda m=v: m(x))) for k, v in contenders.items()}
 
@@ -215,8 +215,8 @@ def run(args) -> None:
     print(f"{'implementation':46s} {'median ms':>10s} {'best ms':>8s} {'x torch.nn (median of per-round ratios)':>40s}")
     for name in times:
         print(f"{name:46s} {1e3 * med[name]:10.1f} {1e3 * best[name]:8.1f} {ratios[name]:10.2f}x")
-    ratio = ratios["5 + hand-written BPTT (neuraltext.rnn.cells.LSTM)"]
-    print(f"ratio neuraltext.rnn.cells.LSTM / torch.nn.LSTM = {ratio:.2f} (target <= 1.25); "
+    ratio = ratios["5 + hand-written BPTT (neuraltext.rnn.LSTM)"]
+    print(f"ratio neuraltext.rnn.LSTM / torch.nn.LSTM = {ratio:.2f} (target <= 1.25); "
           f"readable autograd path: {ratios['3 + precomputed W_xh x (autograd)']:.2f}")
 
 

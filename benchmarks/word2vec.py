@@ -21,7 +21,7 @@ reports "effective" words after sub-sampling instead; we count the same raw word
 Learning rates differ on purpose: gensim's default 0.025 one example at a time, ours 0.05 per batch
 (see Word2VecConfig.start_alpha for why). With --sentence-order, a fourth run trains ours in gensim's
 order (shuffle=False) with batches of 128 and gensim's 0.025: closer to gensim on its good seeds
-(0-2), at a cost in speed (see neuraltext.word2vec.model.make_examples).
+(0-2), at a cost in speed (see neuraltext.word2vec.make_examples).
 
 Measured (Nov 2026, busy 2-core machine, 1M tokens, 3 epochs, alternating, mean ± sd over seeds;
 gensim's accuracy depends much on the seed, so use several rounds):

@@ -14,7 +14,7 @@ import transformers
 
 from neuraltext.bert import (BertConfig, BertForPreTraining, BertModel, CheckpointError, count_parameters,
                              from_pretrained, load_state_dict_from_hf, mlm_loss, nsp_loss)
-from neuraltext.bert.model import _hf_name
+from neuraltext.bert.loading import _hf_name
 from neuraltext.bert import BertClassifier, classifier_loss, encode, pool
 from neuraltext.bert import (encode_pair, fill_masks, mask_tokens, nsp_pairs, pretraining_batches,
                              pretraining_loss, topic_documents)

@@ -4,7 +4,7 @@
 in the companion's ``llm`` extra) is started as a subprocess on 127.0.0.1 and a free port, offline
 (``HF_HUB_OFFLINE=1``: the CLI otherwise looks online for a newer version), on the packaged
 SmolLM2-135M-Instruct converted to an ordinary transformers folder
-(:func:`neuraltext.weights.registry.resolve`; the server also reads ``<repo>:<file>.gguf`` names, but a
+(:func:`neuraltext.weights.resolve`; the server also reads ``<repo>:<file>.gguf`` names, but a
 local folder needs no hub lookup). It preloads the model, and the test waits for ``/health``.
 
 What the server supports, as found here (and documented in

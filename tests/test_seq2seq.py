@@ -180,7 +180,7 @@ def _src_batch(B=4, S=7, V=20, lengths=(7, 5, 3, 1)):
 
 
 def test_encoder_matches_torch_gru_on_packed_sequences(device):
-    """Our bidirectional encoder (neuraltext.rnn.cells.GRU) against torch.nn.GRU with packed sequences."""
+    """Our bidirectional encoder (neuraltext.rnn.GRU) against torch.nn.GRU with packed sequences."""
     model = _tiny().to(device)
     src, lengths = _src_batch()
     src = src.to(device)

@@ -132,7 +132,7 @@ def from_pretrained(name_or_path: str = "all-minilm-l6-v2", device: str | torch.
     """Our :class:`BertModel` (or :class:`BertForPreTraining` with ``heads=True``) carrying the weights
     of a transformers BERT checkpoint, in eval mode, with its tokenizer as ``.tokenizer``.
 
-    ``name_or_path`` goes through :func:`neuraltext.weights.registry.resolve`: a packaged name
+    ``name_or_path`` goes through :func:`neuraltext.weights.resolve`: a packaged name
     (``"all-minilm-l6-v2"``, ``"multilingual-e5-small"``), a local folder, or a hub name when online.
     An unsupported architecture, missing/unexpected keys or shape mismatches raise one
     :class:`CheckpointError` listing them; nothing is half-loaded.

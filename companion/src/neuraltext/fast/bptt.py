@@ -1,7 +1,7 @@
 """The LSTM's fast path: back-propagation through time written out by hand (:class:`LSTMLayerBPTT`).
 
 :mod:`neuraltext.rnn.cells` states the course's equations and unrolls them under autograd; this module
-computes *the same equations* faster, and ``neuraltext.rnn.cells.LSTM`` uses it by default
+computes *the same equations* faster, and ``neuraltext.rnn.LSTM`` uses it by default
 (``LSTM(..., manual_bptt=False)`` runs the readable version). Read :mod:`neuraltext.rnn.cells` first.
 
 Why autograd is slow here: at every step it records ~12 small operations, and its backward pass
