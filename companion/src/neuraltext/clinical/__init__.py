@@ -7,14 +7,16 @@ One module per step of the pipeline:
 * :mod:`~neuraltext.clinical.rules`, :mod:`~neuraltext.clinical.llm`, :mod:`~neuraltext.clinical.served`
   -- the backends that answer one key of one report (rules, an in-process LLM, a served model);
 * :mod:`~neuraltext.clinical.constrain` -- constrained decoding: only tokens that keep the answer valid;
-* :mod:`~neuraltext.clinical.validate` -- parsing an answer and grounding it in the report's text;
+* :mod:`~neuraltext.clinical.validate` -- parsing an answer into its key's form;
+* :mod:`~neuraltext.clinical.grounding` -- is the value in the report (whole words, not negated, or
+  inferred by a stated rule)?
 * :mod:`~neuraltext.clinical.extract` -- the keys of one report, asked one at a time, with retries;
 * :mod:`~neuraltext.clinical.pipeline` -- many reports, resumable, in shards;
 * :mod:`~neuraltext.clinical.table` -- one row per patient, dates reconciled by explicit rules;
 * :mod:`~neuraltext.clinical.evaluate` -- exact match and F1 per key.
 """
 
-from neuraltext.clinical import schema, reports, rules, constrain, llm, served, validate, extract, pipeline, table, evaluate
+from neuraltext.clinical import schema, reports, rules, constrain, llm, served, grounding, validate, extract, pipeline, table, evaluate
 from neuraltext.clinical.schema import (DOCUMENT_TYPES, KEYS, DATE_KEYS, LIST_KEYS, ENUMS, GRADES, STAGES,
                                         DECISIONS, MET_SITES, TNM_PATTERN, ISO_DATE_PATTERN, normalize_text,
                                         normalize_tnm)
@@ -26,6 +28,7 @@ from neuraltext.clinical.constrain import (token_bytes, allowed_tokens, Step, co
 from neuraltext.clinical.llm import (SYSTEM, QUESTIONS, REGEX, SITE_TERMS, HISTOLOGY_TERMS,
                                      TransformersBackend, build_prompt, key_candidates)
 from neuraltext.clinical.served import (ServedBackend, ServerError, CONSTRAINTS)
+from neuraltext.clinical.grounding import (NEGATION_CUES, is_negated, affirmed, denied, metastatic)
 from neuraltext.clinical.validate import (InvalidAnswer, NOT_FOUND, parse_answer, is_repetitive,
                                           grounding_problem)
 from neuraltext.clinical.extract import (STUDY_CONTEXT, RETRY_FACTOR, ContextTooLong, ExtractConfig,
@@ -36,7 +39,7 @@ from neuraltext.clinical.pipeline import (shard_of, done_ids, read_results, run_
 from neuraltext.clinical.table import (patient_of, reconcile_dates, patient_row, patient_table, export_table)
 from neuraltext.clinical.evaluate import (field_scores, score_records)
 
-__all__ = ["schema", "reports", "rules", "constrain", "llm", "served", "validate", "extract", "pipeline",
+__all__ = ["schema", "reports", "rules", "constrain", "llm", "served", "grounding", "validate", "extract", "pipeline",
            "table", "evaluate", "DOCUMENT_TYPES", "KEYS", "DATE_KEYS", "LIST_KEYS", "ENUMS", "GRADES",
            "STAGES", "DECISIONS", "MET_SITES", "TNM_PATTERN", "ISO_DATE_PATTERN", "normalize_text",
            "normalize_tnm", "Report", "Patient", "STYLES", "DEV_STYLES", "HELD_OUT_STYLES",
@@ -44,7 +47,7 @@ __all__ = ["schema", "reports", "rules", "constrain", "llm", "served", "validate
            "read_report_csv", "RULES", "RulesBackend", "token_bytes", "allowed_tokens", "Step",
            "constrained_greedy", "SYSTEM", "QUESTIONS", "REGEX", "SITE_TERMS", "HISTOLOGY_TERMS",
            "TransformersBackend", "build_prompt", "key_candidates", "ServedBackend", "ServerError",
-           "CONSTRAINTS", "InvalidAnswer", "NOT_FOUND", "parse_answer", "is_repetitive", "grounding_problem",
+           "CONSTRAINTS", "NEGATION_CUES", "is_negated", "affirmed", "denied", "metastatic", "InvalidAnswer", "NOT_FOUND", "parse_answer", "is_repetitive", "grounding_problem",
            "STUDY_CONTEXT", "RETRY_FACTOR", "ContextTooLong", "ExtractConfig", "Extractor", "STATES",
            "shard_of", "done_ids", "read_results", "run_pipeline", "RunSummary", "ResultsFileError",
            "shard_file", "load_reports", "make_backend", "worker_command", "run_sharded", "merge_shards",

@@ -8,11 +8,11 @@ A model's answer for one key is a string. Before it enters a patient's record it
    and mapped to canonical names. Malformed output (empty, endless repetition, an impossible date, a
    value outside the enumeration) raises :class:`InvalidAnswer` with a reason -- a recorded failure
    downstream, never a crash;
-2. **grounding**: the value must be *in the report*, verbatim (after lower-casing and whitespace
-   folding) or after normalisation (any date of the report normalises to it; a TNM of the report
-   normalises to it; an enumeration's value or one of its evidence words is present). A value that
-   is not is kept but **flagged as a possible hallucination** -- a small model readily writes a
-   plausible date that the report never gave.
+2. **grounding** (:mod:`neuraltext.clinical.grounding`, re-exported here): the value must be *in
+   the report* as a whole-word span, after normalisation (dates, TNM), affirmed and not negated
+   (enumerations), or inferred by a stated rule (stage IV from a metastasis). A value that is not
+   is kept but **flagged as a possible hallucination** -- a small model readily writes a plausible
+   date that the report never gave.
 
 Error messages name the key and the reason, never the report's text.
 """
@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import re
 
-from neuraltext.data.dates import find_dates, normalize_date
+from neuraltext.data.dates import normalize_date
+from neuraltext.clinical.grounding import grounding_problem
 from neuraltext.clinical.schema import (DATE_KEYS, ENUMS, KEYS, LIST_KEYS, MET_SITES, STAGES, normalize_text,
                                         normalize_tnm)
 
@@ -30,15 +31,6 @@ __all__ = ["InvalidAnswer", "NOT_FOUND", "parse_answer", "is_repetitive", "groun
 #: Answers meaning "the report does not say" (a legitimate ``None``, not a failure).
 NOT_FOUND = frozenset({"", "none", "null", "non précisé", "non precise", "inconnu", "nc", "n/a", "aucun", "aucune"})
 MAX_TEXT_CHARS = 200
-
-# Evidence for enumeration values that are not written verbatim in reports.
-_EVIDENCE = {
-    ("metastases", "présence"): r"m[ée]tasta|\bM1\b|\bMT\b|" + "|".join(w for ws in MET_SITES.values() for w in ws),
-    ("metastases", "absence"): r"sans localisation secondaire|m[ée]tastases\s*:\s*non|pas de MT|\bM0\b",
-    ("essai_clinique", "oui"): r"essai",
-    ("essai_clinique", "non"): r"essai",
-}
-
 
 class InvalidAnswer(ValueError):
     """An answer that cannot become a value of its key; ``reason`` is short and text-free."""
@@ -130,30 +122,3 @@ def parse_answer(key: str, raw: str | None, truncated: bool = False):
     if len(value) > MAX_TEXT_CHARS:
         raise InvalidAnswer(key, f"longer than {MAX_TEXT_CHARS} characters")
     return value
-
-
-def grounding_problem(key: str, value, text: str) -> str | None:
-    """``None`` when ``value`` is supported by ``text``; else a short reason (a possible hallucination)."""
-    if value is None or value == []:
-        return None
-    folded = normalize_text(text)
-    if key in DATE_KEYS:
-        dates = {iso for _, _, iso in find_dates(text)}
-        if value in dates or (len(value) == 7 and any(d.startswith(value) for d in dates)):
-            return None
-        return "date not in the report"
-    if key == "TNM":
-        found = {normalize_tnm(m.group(0)) for m in re.finditer(r"T(?:is|x|\d)[^\n]{0,16}", text)}
-        return None if value in found else "TNM not in the report"
-    if key in ENUMS:
-        pattern = _EVIDENCE.get((key, value))
-        if pattern is None:
-            pattern = r"\b" + re.escape(value.lower()) + r"\b"
-        return None if re.search(pattern, folded, flags=re.I) else f"{key} value without evidence in the report"
-    if key == "site_metastatique":
-        missing = [s for s in value if not any(re.search(rf"\b{re.escape(w)}\b", folded) for w in MET_SITES[s])]
-        return f"site(s) not in the report: {', '.join(missing)}" if missing else None
-    if key in LIST_KEYS:
-        missing = [v for v in value if v not in folded]
-        return f"{len(missing)} item(s) not in the report" if missing else None
-    return None if value in folded else "text not in the report"
