@@ -45,13 +45,16 @@ def is_repetitive(raw: str, min_repeats: int = 4) -> bool:
     return re.search(r"(\S.{1,39}?)(?:\s*\1){%d,}" % (min_repeats - 1), raw, flags=re.S) is not None
 
 
-def _clean(raw: str) -> str:
+def _clean(raw: str, all_lines: bool = False) -> str:
+    """The value of an answer; its first line only unless ``all_lines`` (a list may span lines, as
+    the study's own ``liste_cancers`` does)."""
     raw = raw.strip().strip("`").strip()
     # A model may answer '{"key": "value"}' or '"value"' or 'key: value': keep the value.
     m = re.fullmatch(r'\{\s*"[^"]*"\s*:\s*"?(.*?)"?\s*\}', raw, flags=re.S)
     if m:
         raw = m.group(1)
-    raw = raw.splitlines()[0] if raw else raw
+    if not all_lines:
+        raw = raw.splitlines()[0] if raw else raw
     return raw.strip().strip('"').strip()
 
 
@@ -99,7 +102,7 @@ def parse_answer(key: str, raw: str | None, truncated: bool = False):
         raise InvalidAnswer(key, f"answer of type {type(raw).__name__}, expected str")
     if is_repetitive(raw) or (truncated and len(raw) > MAX_TEXT_CHARS):
         raise InvalidAnswer(key, "endless repetition")
-    text = _clean(raw)
+    text = _clean(raw, all_lines=key in LIST_KEYS)
     if normalize_text(text) in NOT_FOUND:
         return [] if key in LIST_KEYS else None
     if key in DATE_KEYS:
