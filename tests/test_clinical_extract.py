@@ -138,7 +138,7 @@ def test_too_long_report_moves_to_the_retry_pass_then_fails_with_a_reason():
 def test_malformed_outputs_and_backend_errors_are_recorded_never_raised():
     secret = "Madame [secret name] née le 01/01/1950"
     answers = GOOD | {"date_creation": "", "date_edition": "31/02/2016", "grade_histologique": 3.5,
-                      "site_biopsie": RuntimeError(secret), "diagnostic": "bla " * 50,
+                      "site_biopsie": ValueError(secret), "diagnostic": "bla " * 50,
                       "site_primitif": "foie"}
     record = Extractor(Scripted(answers)).extract(CA)
     assert record["state"] == "extracted_with_flags"
@@ -146,11 +146,33 @@ def test_malformed_outputs_and_backend_errors_are_recorded_never_raised():
     assert flags["date_creation"] == "not found in the report"
     assert flags["date_edition"] == "failed: not a valid date"
     assert flags["grade_histologique"] == "failed: answer of type float, expected str"
-    assert flags["site_biopsie"] == "failed: backend error (RuntimeError)"
+    assert flags["site_biopsie"] == "failed: backend error (ValueError)"  # not retryable: a bug or bad input
     assert flags["diagnostic"] == "failed: endless repetition"
     assert flags["site_primitif"].startswith("possible hallucination")
     assert secret not in repr(record) and "psoas" not in "".join(flags.values())
     assert record["values"]["date_validation"] == "2016-12-05"
+
+
+@pytest.mark.parametrize("error", [ConnectionRefusedError("down"), TimeoutError(), RuntimeError("CUDA out of memory"),
+                                   RuntimeError("server answered HTTP 503")])
+def test_a_transient_backend_error_is_raised_for_the_whole_report_never_recorded(error):
+    from neuraltext.clinical import BackendUnavailable
+
+    with pytest.raises(BackendUnavailable, match="site_biopsie") as info:
+        Extractor(Scripted(GOOD | {"site_biopsie": error})).extract(CA)
+    assert info.value.kind == type(error).__name__ and "down" not in str(info.value)
+
+
+@pytest.mark.parametrize("error,retryable", [
+    (ConnectionRefusedError(), True), (TimeoutError(), True), (RuntimeError("CUDA out of memory"), True),
+    (RuntimeError("server answered HTTP 502"), True), (RuntimeError("server answered HTTP 429"), True),
+    (RuntimeError("server answered HTTP 422"), False), (ValueError("bad input"), False), (KeyError("k"), False),
+    (type("Flagged", (RuntimeError,), {"retryable": False})(), False),
+])
+def test_retryable_and_final_errors(error, retryable):
+    from neuraltext.clinical import is_retryable
+
+    assert is_retryable(error) is retryable
 
 
 def test_every_report_ends_in_exactly_one_state():

@@ -149,3 +149,64 @@ def test_resume_after_a_kill_mid_run(tmp_path, reports):
     redone = set(seen2.read_text().split())
     assert not redone & first  # none of the recorded reports processed twice
     assert redone == {r.id for r in reports} - first
+
+
+class Outage(RulesBackend):
+    """The rules behind a server that is down while ``down`` is True (connection refused on every key)."""
+
+    def __init__(self):
+        self.down, self.calls = True, 0
+
+    def answer(self, report, key, context=None):
+        self.calls += 1
+        if self.down:
+            raise ConnectionRefusedError("[Errno 111] Connection refused")
+        return super().answer(report, key, context)
+
+
+def test_an_outage_is_retried_with_back_off_then_redone_by_the_next_run(tmp_path, reports):
+    out, backend, waits = tmp_path / "r.jsonl", Outage(), []
+    summary = run_pipeline(reports, Extractor(backend), out, max_attempts=3, backoff=0.5, sleep=waits.append)
+    assert summary.processed == len(reports) and summary.states == {"failed (retryable)": len(reports)}
+    assert waits == [0.5, 1.0] * len(reports)  # back-off between the attempts inside the run
+    records = read_results(out)
+    assert all(r["retryable"] and r["attempts"] == 3 and "ConnectionRefusedError" in r["reason"] for r in records)
+    assert done_ids(out) == set()  # nothing is done: the next run tries them all
+    again = run_pipeline(reports, Extractor(backend), out, max_attempts=2, sleep=waits.append)  # still down
+    assert again.processed == len(reports) and {r["attempts"] for r in read_results(out)} == {5}
+    backend.down = False  # the server is back
+    after = run_pipeline(reports, Extractor(backend), out, sleep=waits.append)
+    assert after.processed == len(reports) and after.skipped == 0 and "failed (retryable)" not in after.states
+    records = read_results(out)
+    run_pipeline(reports, Extractor(RulesBackend()), tmp_path / "clean.jsonl")  # never down
+    clean = {r["id"]: r for r in read_results(tmp_path / "clean.jsonl")}
+    assert len(records) == len(reports) and not any(r.get("retryable") for r in records)
+    assert all(r["values"] == clean[r["id"]]["values"] and r["state"] == clean[r["id"]]["state"] for r in records)
+    assert {r["attempts"] for r in records} == {6}  # five tries in the outage, the sixth succeeded
+    assert done_ids(out) == {r.id for r in reports}
+    assert run_pipeline(reports, Extractor(backend), out).processed == 0
+
+
+def test_a_final_failure_stays_failed_unless_retry_failed(tmp_path, reports, monkeypatch):
+    (tmp_path / "flaky_rules.py").write_text(
+        "import os\nfrom neuraltext.clinical.rules import RulesBackend\n"
+        "class Broken(RulesBackend):\n"
+        "    def answer(self, report, key, context=None):\n"
+        "        if os.environ.get('BROKEN'):\n"
+        "            raise ValueError('a bug')\n"
+        "        return super().answer(report, key, context)\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("BROKEN", "1")
+    args = ["--reports", "synthetic:2:8", "--out", str(tmp_path / "out"), "--worker", "0", "--shards", "1",
+            "--backend", "flaky_rules:Broken"]
+    from neuraltext.clinical import main, shard_file
+
+    assert main(args) == 0
+    file = shard_file(tmp_path / "out", 0, 1)
+    first = read_results(file)
+    assert {r["state"] for r in first} == {"failed"} and not any(r.get("retryable") for r in first)
+    monkeypatch.delenv("BROKEN")
+    assert main(args) == 0 and read_results(file) == first  # final: a plain re-run skips them
+    assert main(args + ["--retry-failed"]) == 0
+    assert [r["id"] for r in read_results(file)] == [r["id"] for r in first]
+    assert {r["state"] for r in read_results(file)} <= {"extracted", "extracted_with_flags"}

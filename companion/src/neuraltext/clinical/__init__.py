@@ -11,12 +11,14 @@ One module per step of the pipeline:
 * :mod:`~neuraltext.clinical.grounding` -- is the value in the report (whole words, not negated, or
   inferred by a stated rule)?
 * :mod:`~neuraltext.clinical.extract` -- the keys of one report, asked one at a time, with retries;
-* :mod:`~neuraltext.clinical.pipeline` -- many reports, resumable, in shards;
+* :mod:`~neuraltext.clinical.results` -- the JSONL results file: checked records, one writer, readers that
+  never write, one effective record per report;
+* :mod:`~neuraltext.clinical.pipeline` -- many reports, resumable, retrying outages, in shards;
 * :mod:`~neuraltext.clinical.table` -- one row per patient, dates reconciled by explicit rules;
 * :mod:`~neuraltext.clinical.evaluate` -- exact match and F1 per key.
 """
 
-from neuraltext.clinical import schema, reports, rules, constrain, llm, served, grounding, validate, extract, pipeline, table, evaluate
+from neuraltext.clinical import schema, reports, rules, constrain, llm, served, grounding, validate, extract, results, pipeline, table, evaluate
 from neuraltext.clinical.schema import (DOCUMENT_TYPES, KEYS, DATE_KEYS, LIST_KEYS, ENUMS, GRADES, STAGES,
                                         DECISIONS, MET_SITES, TNM_PATTERN, ISO_DATE_PATTERN, normalize_text,
                                         normalize_tnm)
@@ -31,8 +33,10 @@ from neuraltext.clinical.served import (ServedBackend, ServerError, CONSTRAINTS)
 from neuraltext.clinical.grounding import (NEGATION_CUES, is_negated, affirmed, denied, metastatic)
 from neuraltext.clinical.validate import (InvalidAnswer, NOT_FOUND, parse_answer, is_repetitive,
                                           grounding_problem)
-from neuraltext.clinical.extract import (STUDY_CONTEXT, RETRY_FACTOR, ContextTooLong, ExtractConfig,
-                                         Extractor, STATES)
+from neuraltext.clinical.extract import (STUDY_CONTEXT, RETRY_FACTOR, ContextTooLong, BackendUnavailable,
+                                         is_retryable, ExtractConfig, Extractor, STATES)
+from neuraltext.clinical.results import (ResultsFileBusy, RecordError, is_retryable_failure, encode_record,
+                                         effective_records, appending, atomic_write)
 from neuraltext.clinical.pipeline import (shard_of, done_ids, read_results, run_pipeline, RunSummary,
                                           ResultsFileError, shard_file, load_reports, make_backend,
                                           worker_command, run_sharded, merge_shards, main)
@@ -48,7 +52,9 @@ __all__ = ["schema", "reports", "rules", "constrain", "llm", "served", "groundin
            "constrained_greedy", "SYSTEM", "QUESTIONS", "REGEX", "SITE_TERMS", "HISTOLOGY_TERMS",
            "TransformersBackend", "build_prompt", "key_candidates", "ServedBackend", "ServerError",
            "CONSTRAINTS", "NEGATION_CUES", "is_negated", "affirmed", "denied", "metastatic", "InvalidAnswer", "NOT_FOUND", "parse_answer", "is_repetitive", "grounding_problem",
-           "STUDY_CONTEXT", "RETRY_FACTOR", "ContextTooLong", "ExtractConfig", "Extractor", "STATES",
+           "STUDY_CONTEXT", "RETRY_FACTOR", "ContextTooLong", "BackendUnavailable", "is_retryable", "results",
+           "ResultsFileBusy", "RecordError", "is_retryable_failure", "encode_record", "effective_records", "appending",
+           "atomic_write", "ExtractConfig", "Extractor", "STATES",
            "shard_of", "done_ids", "read_results", "run_pipeline", "RunSummary", "ResultsFileError",
            "shard_file", "load_reports", "make_backend", "worker_command", "run_sharded", "merge_shards",
            "main", "patient_of", "reconcile_dates", "patient_row", "patient_table", "export_table",

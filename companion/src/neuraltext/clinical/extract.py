@@ -26,18 +26,29 @@ report ends in exactly one state:
 * ``failed`` -- no key has a value, with a reason (too long for the retry context, no key parsed,
   unknown report type).
 
+**Retryable and final errors.** A backend that *cannot answer now* -- connection refused, a timeout,
+an HTTP 5xx, CUDA out of memory, any ``RuntimeError`` (:func:`is_retryable`) -- says nothing about
+the report: :meth:`Extractor.extract` raises :class:`BackendUnavailable` instead of recording a key
+as failed, and the pipeline tries the report again (with back-off, then on the next run). Everything
+else is final and recorded: a malformed or ungrounded answer, a report too long after the retry
+pass, bad input, or an exception of another kind from the backend (a ``ValueError``, a ``KeyError``:
+a bug or bad input, which trying again would not change).
+
 Reasons and flags never quote the report: a record holds its id, values and short reasons only.
 """
 
 from __future__ import annotations
 
+import re
 import time
+import urllib.error
 from dataclasses import dataclass
 
 from neuraltext.clinical.schema import KEYS
 from neuraltext.clinical.validate import InvalidAnswer, grounding_problem, parse_answer
 
-__all__ = ["STUDY_CONTEXT", "RETRY_FACTOR", "ContextTooLong", "ExtractConfig", "Extractor", "STATES"]
+__all__ = ["STUDY_CONTEXT", "RETRY_FACTOR", "ContextTooLong", "BackendUnavailable", "is_retryable", "ExtractConfig",
+           "Extractor", "STATES"]
 
 STUDY_CONTEXT = 3072
 RETRY_FACTOR = 4
@@ -51,6 +62,36 @@ class ContextTooLong(Exception):
         size = f"of {needed} tokens " if needed is not None else ""
         super().__init__(f"prompt {size}does not fit a {context}-token context")
         self.needed, self.context = needed, context
+
+
+class BackendUnavailable(Exception):
+    """The backend could not answer a key for a transient reason: try the whole report again later.
+    Carries the key and the exception's type, never its message (which may quote the report)."""
+
+    def __init__(self, key: str, error: BaseException):
+        self.key, self.kind = key, type(error).__name__
+        super().__init__(f"backend unavailable on key {key!r} ({self.kind})")
+
+
+def _http_status(error: BaseException) -> int | None:
+    status = getattr(error, "status", None) or getattr(error, "code", None)
+    if isinstance(status, int):
+        return status
+    m = re.search(r"\bHTTP (\d{3})\b", str(error))  # e.g. ServedBackend's "server answered HTTP 503"
+    return int(m.group(1)) if m else None
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Worth trying again later? An explicit ``error.retryable`` decides; an HTTP status decides next
+    (5xx, 408 and 429 yes; other 4xx no); then connection errors, timeouts, ``RuntimeError`` (CUDA out of
+    memory is one) and ``MemoryError`` are retryable, any other exception is final."""
+    flag = getattr(error, "retryable", None)
+    if flag is not None:
+        return bool(flag)
+    status = _http_status(error)
+    if status is not None and 400 <= status < 600:
+        return status >= 500 or status in (408, 429)
+    return isinstance(error, (ConnectionError, TimeoutError, urllib.error.URLError, RuntimeError, MemoryError))
 
 
 @dataclass
@@ -82,7 +123,8 @@ class Extractor:
         self.contexts = (first, first * self.config.retry_factor)
 
     def _ask(self, report, key: str, context: int) -> tuple[object, str | None]:
-        """``(value, error)``; ContextTooLong propagates (the whole report moves to the next pass)."""
+        """``(value, error)``; ContextTooLong propagates (the whole report moves to the next pass), and so
+        does a retryable backend error, as :class:`BackendUnavailable` (the whole report is tried again)."""
         try:
             raw, truncated = self.backend.answer(report, key, context)
             return parse_answer(key, raw, truncated), None
@@ -91,6 +133,8 @@ class Extractor:
         except InvalidAnswer as err:
             return None, err.reason
         except Exception as err:  # noqa: BLE001 -- a backend bug must not lose the report; no message (may hold text)
+            if is_retryable(err):
+                raise BackendUnavailable(key, err) from None
             return None, f"backend error ({type(err).__name__})"
 
     def _run_pass(self, report, keys, context, values, errors) -> str | None:

@@ -3,16 +3,22 @@
 At the study's scale (about 500,000 records x 50-500 reports, ~10^8 reports, ~40 s a report on one
 node) a run takes months and *will* be interrupted. The guarantees:
 
-* **nothing lost, nothing done twice**: each finished report's record is appended to a JSONL file as
-  one line, flushed and fsynced; a restarted run reads the ids already there and skips them. A line
-  cut by a kill (no final newline) is dropped on restart -- that report is redone, once.
+* **nothing lost, nothing done twice**: each finished report's record is checked, then appended to a
+  JSONL file as one line, flushed and fsynced, under the file's lock (one writer per file); a
+  restarted run skips the ids whose record is final (:mod:`~neuraltext.clinical.results`). A line
+  cut by a kill (no final newline) is skipped by readers and dropped by the next writer -- that
+  report is redone, once.
 * **one state per report**: every record is ``extracted``, ``extracted_with_flags`` or ``failed``
   (with a reason) -- see :mod:`neuraltext.clinical.extract`. A report whose extraction
   raises anyway (a bug) is recorded as failed, and the run goes on.
+* **an outage is not a verdict**: when the backend cannot answer (server down, timeout, HTTP 5xx,
+  CUDA out of memory: :func:`~neuraltext.clinical.extract.is_retryable`) the report is tried again
+  ``max_attempts`` times with exponential back-off, then recorded as a *retryable* failure with its
+  attempt count, which the next run tries again; ``--retry-failed`` also redoes the final failures.
 * **nothing leaked**: the log names report ids and states only, never text.
 * **shards**: worker ``i`` of ``n`` takes the reports whose id hashes to ``i`` (:func:`shard_of`,
   stable across machines and runs) and appends to its own file; :func:`read_results` merges the
-  files (an id found twice is an error) for :func:`~neuraltext.clinical.table.patient_table`.
+  files (one record per report) for :func:`~neuraltext.clinical.table.patient_table`.
   Processes or hosts: the same code, one ``(i, n)`` each -- the cluster is the hospital's scheduler.
 * **several processes on one machine**: :func:`run_sharded` starts ``n`` worker processes, each the
   command ``python -m neuraltext.clinical.pipeline --worker i --shards n ...`` (the very
@@ -42,15 +48,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neuraltext.utils import progress
+from neuraltext.clinical.extract import BackendUnavailable
+from neuraltext.clinical.results import (RecordError, ResultsFileBusy, ResultsFileError, appending, done_ids,
+                                         effective_records, encode_record, is_retryable_failure, read_results)
 
-__all__ = ["shard_of", "done_ids", "read_results", "run_pipeline", "RunSummary", "ResultsFileError",
+__all__ = ["shard_of", "done_ids", "read_results", "run_pipeline", "RunSummary", "ResultsFileError", "ResultsFileBusy",
            "shard_file", "load_reports", "make_backend", "worker_command", "run_sharded", "merge_shards", "main"]
 
 log = logging.getLogger("neuraltext.clinical")
-
-
-class ResultsFileError(ValueError):
-    """A results file that cannot be trusted (a duplicate id, a corrupt line that is not the last)."""
 
 
 def shard_of(report_id: str, n_shards: int) -> int:
@@ -58,57 +63,6 @@ def shard_of(report_id: str, n_shards: int) -> int:
     if n_shards < 1:
         raise ValueError(f"n_shards must be >= 1, got {n_shards}")
     return int(hashlib.sha1(report_id.encode("utf-8")).hexdigest()[:12], 16) % n_shards
-
-
-def _repair(path: Path) -> None:
-    """Drop a last line cut by a kill (no final newline), so that appends start on a fresh line."""
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    with path.open("rb+") as f:
-        data = f.read()
-        if data.endswith(b"\n"):
-            return
-        cut = data.rfind(b"\n") + 1
-        f.truncate(cut)
-        log.warning("%s: dropped an incomplete last line (an interrupted write)", path.name)
-
-
-def _records(path: Path) -> Iterable[dict]:
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ResultsFileError(f"{path}, line {number}: not JSON ({err.msg})") from None
-            if "id" not in record or record.get("state") not in ("extracted", "extracted_with_flags", "failed"):
-                raise ResultsFileError(f"{path}, line {number}: not a record (needs an id and a known state)")
-            yield record
-
-
-def done_ids(path: str | Path) -> set[str]:
-    """Ids already recorded in ``path`` (repairing an interrupted last line first)."""
-    path = Path(path)
-    if not path.exists():
-        return set()
-    _repair(path)
-    return {r["id"] for r in _records(path)}
-
-
-def read_results(paths: str | Path | Iterable[str | Path]) -> list[dict]:
-    """All records of one or several JSONL files (shards); an id present twice is an error."""
-    paths = [Path(paths)] if isinstance(paths, (str, os.PathLike)) else [Path(p) for p in paths]
-    seen: dict[str, Path] = {}
-    records = []
-    for path in paths:
-        _repair(path)
-        for record in _records(path):
-            if record["id"] in seen:
-                raise ResultsFileError(f"{path}: report id {record['id']!r} already in {seen[record['id']]}")
-            seen[record["id"]] = path
-            records.append(record)
-    return records
 
 
 @dataclass
@@ -125,10 +79,51 @@ class RunSummary:
         return self.processed / self.seconds if self.seconds > 0 else float("nan")
 
 
-def run_pipeline(reports, extractor, out: str | Path, shard: tuple[int, int] | None = None) -> RunSummary:
-    """Extract every report (of ``shard = (i, n)`` if given) not yet in ``out``; append records there.
+def _failure(report, reason: str, **extra) -> dict:
+    return {"id": report.id, "type": report.type, "state": "failed", "reason": reason, "values": {}, "flags": {},
+            **extra}
 
-    ``reports``: a sequence of :class:`~neuraltext.clinical.reports.Report` with unique ids.
+
+def _extract(extractor, report, attempts: int, max_attempts: int, backoff: float, sleep) -> dict:
+    """One report's record, trying again after a retryable error (``backoff * 2**k`` seconds between
+    attempts); ``attempts`` counts this report's earlier tries (recorded by earlier runs)."""
+    for k in range(max_attempts):
+        attempts += 1
+        try:
+            return extractor.extract(report) | {"attempts": attempts}
+        except BackendUnavailable as err:
+            if k + 1 < max_attempts:
+                sleep(backoff * 2 ** k)
+                continue
+            return _failure(report, f"{err} after {attempts} attempt(s)", retryable=True, attempts=attempts)
+        except Exception as err:  # noqa: BLE001 -- record, never lose the report; no message (may hold text)
+            return _failure(report, f"extraction error ({type(err).__name__})", attempts=attempts)
+    raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+
+
+def _write(f, record: dict, report) -> dict:
+    """Append ``record`` (checked first); a record that cannot be written becomes a recorded failure."""
+    try:
+        line = encode_record(record)
+    except RecordError as err:
+        record = _failure(report, f"record not writable ({err})", attempts=record.get("attempts"))
+        line = encode_record(record)
+    f.write(line)
+    f.flush()
+    os.fsync(f.fileno())
+    return record
+
+
+def run_pipeline(reports, extractor, out: str | Path, shard: tuple[int, int] | None = None, max_attempts: int = 3,
+                 backoff: float = 1.0, retry_failed: bool = False, lock_timeout: float = 0.0,
+                 sleep=time.sleep) -> RunSummary:
+    """Extract every report (of ``shard = (i, n)`` if given) not yet done in ``out``; append records there.
+
+    ``reports``: a sequence of :class:`~neuraltext.clinical.reports.Report` with unique ids. A report is
+    done when its record is final (see :mod:`~neuraltext.clinical.results`); a retryable failure is
+    tried again, up to ``max_attempts`` times in this run with ``backoff * 2**k`` seconds between, and
+    again by the next run; ``retry_failed`` also redoes the final failures. ``lock_timeout``: seconds
+    to wait for another process writing ``out`` (0: fail at once with ``ResultsFileBusy``).
     Returns a :class:`RunSummary`; the records are in ``out`` (read them with :func:`read_results`).
     """
     out = Path(out)
@@ -136,27 +131,26 @@ def run_pipeline(reports, extractor, out: str | Path, shard: tuple[int, int] | N
         i, n = shard
         if not 0 <= i < n:
             raise ValueError(f"shard must be (i, n) with 0 <= i < n, got {shard}")
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+    if backoff < 0:
+        raise ValueError(f"backoff must be >= 0 seconds, got {backoff}")
     ids = Counter(r.id for r in reports)
     dupes = [rid for rid, c in ids.items() if c > 1]
     if dupes:
         raise ValueError(f"report ids must be unique; repeated: {dupes[:5]}")
     todo = [r for r in reports if shard is None or shard_of(r.id, shard[1]) == shard[0]]
-    done = done_ids(out)
-    pending = [r for r in todo if r.id not in done]
-    out.parent.mkdir(parents=True, exist_ok=True)
     states: Counter = Counter()
     start = time.perf_counter()
-    with out.open("a", encoding="utf-8") as f:
+    with appending(out, timeout=lock_timeout) as f:
+        earlier = effective_records([out], duplicates="warn")
+        done = done_ids(out, retry_failed=retry_failed)
+        pending = [r for r in todo if r.id not in done]
         for report in progress(pending, desc="reports", unit="report"):
-            try:
-                record = extractor.extract(report)
-            except Exception as err:  # noqa: BLE001 -- record, never lose the report; no message (may hold text)
-                record = {"id": report.id, "type": report.type, "state": "failed",
-                          "reason": f"extraction error ({type(err).__name__})", "values": {}, "flags": {}}
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-            states[record["state"]] += 1
+            previous = earlier.get(report.id, {})
+            tried = (previous.get("attempts") or 0) if is_retryable_failure(previous) else 0
+            record = _write(f, _extract(extractor, report, tried, max_attempts, backoff, sleep), report)
+            states[record["state"] + (" (retryable)" if is_retryable_failure(record) else "")] += 1
             log.info("report %s: %s", report.id, record["state"])
     return RunSummary(processed=len(pending), skipped=len(todo) - len(pending), states=dict(states),
                       seconds=time.perf_counter() - start)
@@ -217,13 +211,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", default="constrained", choices=("free", "constrained"), help="local backend mode")
     parser.add_argument("--url", default=None, help="served backend: base URL, e.g. http://127.0.0.1:8000/v1")
     parser.add_argument("--constraint", default="choice", help="served backend: json_schema, vllm, choice or none")
+    parser.add_argument("--max-attempts", type=int, default=3,
+                        help="tries of a report after a retryable backend error, in one run (default 3)")
+    parser.add_argument("--backoff", type=float, default=1.0,
+                        help="seconds before the 2nd try, doubled before each next one (default 1)")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="also redo the reports recorded as failed for good (retryable failures always are)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each report's id and state")
     return parser
 
 
 def _backend_args(args: argparse.Namespace) -> list[str]:
-    out = ["--backend", args.backend, "--model", args.model, "--mode", args.mode, "--constraint", args.constraint]
-    return out + (["--url", args.url] if args.url else []) + (["--verbose"] if args.verbose else [])
+    out = ["--backend", args.backend, "--model", args.model, "--mode", args.mode, "--constraint", args.constraint,
+           "--max-attempts", str(args.max_attempts), "--backoff", str(args.backoff)]
+    return out + (["--url", args.url] if args.url else []) + (["--verbose"] if args.verbose else []) \
+        + (["--retry-failed"] if args.retry_failed else [])
 
 
 def worker_command(reports: str, out_dir: str | Path, i: int, n: int, backend_args: Iterable[str] = ()) -> list[str]:
@@ -255,8 +257,10 @@ def run_sharded(reports: str, out_dir: str | Path, n_shards: int, backend_args: 
 
 
 def merge_shards(out_dir: str | Path, n_shards: int) -> list[dict]:
-    """The records of all ``n_shards`` shard files of ``out_dir`` (an id found twice is an error; so is a
-    missing shard file, or a file of another shard count, which would partition the ids differently)."""
+    """The effective record of every report in the ``n_shards`` shard files of ``out_dir``. A report
+    recorded twice (two writers on one file before the lock, copied files) keeps its effective record
+    (:mod:`~neuraltext.clinical.results`) with a warning; a missing shard file, or a file of another
+    shard count (which would partition the ids differently), is an error."""
     out_dir = Path(out_dir)
     files = [shard_file(out_dir, i, n_shards) for i in range(n_shards)]
     missing = [f.name for f in files if not f.exists()]
@@ -265,7 +269,7 @@ def merge_shards(out_dir: str | Path, n_shards: int) -> list[dict]:
     others = sorted(f.name for f in out_dir.glob("shard-*-of-*.jsonl") if f not in files)
     if others:
         raise ResultsFileError(f"{out_dir}: shard files of another shard count {others}; keep one count per folder")
-    return read_results(files)
+    return read_results(files, duplicates="warn")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         reports = load_reports(args.reports)
         summary = run_pipeline(reports, Extractor(make_backend(args.backend, args.model, args.mode, args.url,
                                                                args.constraint)),
-                               shard_file(args.out, args.worker, args.shards), shard=(args.worker, args.shards))
+                               shard_file(args.out, args.worker, args.shards), shard=(args.worker, args.shards),
+                               max_attempts=args.max_attempts, backoff=args.backoff, retry_failed=args.retry_failed)
         print(json.dumps({"shard": args.worker, "processed": summary.processed, "skipped": summary.skipped,
                           "states": summary.states, "seconds": round(summary.seconds, 3)}), flush=True)
         return 0
