@@ -96,6 +96,31 @@ def test_compare_walks_containers_and_names_the_place():
     assert "entries differ" in compare(torch.tensor([True, False]), torch.tensor([True, True]))
 
 
+def test_compare_answers_a_mismatched_type_with_a_message_not_an_exception():
+    assert "should be a set, got a numpy.ndarray" in compare(np.arange(3), {0, 1, 2})
+    assert "should be a set" in compare([0, 1, 2], {0, 1, 2})
+    assert compare({2, 1}, {1, 2}) is None
+
+
+def test_an_answer_that_changes_its_input_in_place_fails():
+    """Each side gets its own deep copy of the inputs, and the student's copy must be unchanged after
+    the call: ``x.mul_(x)`` returns the right square but changes the caller's tensor."""
+    def in_place(x):
+        return x.mul_(x)
+
+    with pytest.raises(CheckFailed, match="changed its argument 1 in place"):
+        run(SQUARE, in_place)
+    shared = torch.arange(3.0)  # args and kwargs share a tensor: the copies must share it too
+    ex = Exercise("99.shared", "x + y", lambda x, y: x + y, cases=[Case("one tensor twice", (shared,), {"y": shared})])
+    assert run(ex, lambda x, y: x + y).startswith("✓")
+    def bump(x, y):
+        y.add_(1)  # x is the same tensor: it changes too
+        return x + y - 2  # the right value: 2 (s + 1) - 2 = 2 s
+
+    with pytest.raises(CheckFailed, match="in place"):
+        run(ex, bump)
+
+
 def test_a_failed_check_shows_one_line_in_a_notebook():
     assert CheckFailed("x")._render_traceback_() == ["\x1b[31m✗ x\x1b[0m"]
 
@@ -273,28 +298,55 @@ def test_a_solution_renders_as_a_collapsed_dropdown(tmp_path):
 
 # --------------------------------------------------------------------------- grading a submission
 
-def test_grading_a_submission_runs_it_and_reports_each_check(tmp_path):
-    """A submission with one right and one blank answer, and one edited check cell: 1 of 3 pass."""
-    pytest.importorskip("nbclient")
+def _submission(tmp_path, name, cells, handed_out_cells):
+    """Write a submission and the notebook handed out (in ``tmp_path/student``); grade; the items."""
     from neuraltext.labs import grade
 
-    right = "import torch, torch.nn.functional as F\ndef ln(x, g, b, eps=1e-5):\n    return F.layer_norm(x, x.shape[-1:], g, b, eps)"
-    blank = "def pos(n, d):\n    raise NotImplementedError()"
-    cells = [nbformat.v4.new_code_cell("from neuraltext import labs"),
-             nbformat.v4.new_code_cell(right), nbformat.v4.new_code_cell('labs.check("06.layer_norm", ln)'),
-             nbformat.v4.new_code_cell(blank), nbformat.v4.new_code_cell('labs.check("06.sinusoidal_positions", pos)'),
-             nbformat.v4.new_code_cell('labs.check("06.causal_attention", lambda q, k, v: q)  # edited')]
     handed_out = tmp_path / "student"
-    handed_out.mkdir()
+    handed_out.mkdir(exist_ok=True)
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = cells
-    nbformat.write(nb, tmp_path / "06_x.ipynb")
-    nb.cells = cells[:5] + [nbformat.v4.new_code_cell('labs.check("06.causal_attention", causal_attention)')]
-    nbformat.write(nb, handed_out / "06_x.ipynb")
-    out = tmp_path / "grades.json"
-    assert grade.main([str(tmp_path / "06_x.ipynb"), "--json", str(out), "--expected-source", str(handed_out)]) == 1
-    items = json.loads(out.read_text(encoding="utf-8"))
-    assert [(i["exercise"], i["passed"]) for i in items] == [
-        ("06.layer_norm", True), ("06.sinusoidal_positions", False), ("06.causal_attention", False)]
-    assert "not written yet" in items[1]["message"] and items[2]["message"] == "the check cell was edited"
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nbformat.write(nb, tmp_path / name)
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in handed_out_cells]
+    nbformat.write(nb, handed_out / name)
+    out = tmp_path / f"{name}.json"
+    status = grade.main([str(tmp_path / name), "--json", str(out), "--expected-source", str(handed_out), "--timeout", "120"])
+    return status, {i["exercise"]: (i["passed"], i["message"]) for i in json.loads(out.read_text(encoding="utf-8"))}
+
+
+def test_grading_judges_answers_itself_so_a_redefined_checker_fails(tmp_path):
+    """A right answer passes; a blank fails; a wrong answer behind ``labs.check = lambda ...: print("✓")``
+    fails, although its cell printed ✓ and raised nothing (the grader re-checks in its own process)."""
+    pytest.importorskip("nbclient")
+    right = "import torch, torch.nn.functional as F\ndef ln(x, g, b, eps=1e-5):\n    return F.layer_norm(x, x.shape[-1:], g, b, eps)"
+    cheat = 'labs.check = lambda *a, **k: print("✓ 06.causal_attention: all 5 cases pass.")\ndef causal_attention(q, k, v):\n    return v'
+    cells = ["from neuraltext import labs", right, 'labs.check("06.layer_norm", ln)',
+             "def pos(n, d):\n    raise NotImplementedError()", 'labs.check("06.sinusoidal_positions", pos)',
+             cheat, 'labs.check("06.causal_attention", causal_attention)']
+    status, items = _submission(tmp_path, "06_x.ipynb", cells, cells[:5] + ["pass", cells[6]])
+    assert status == 1
+    assert items["06.layer_norm"][0] is True and "all 4 cases pass" in items["06.layer_norm"][1]
+    assert items["06.sinusoidal_positions"][0] is False and "not written yet" in items["06.sinusoidal_positions"][1]
+    assert items["06.causal_attention"][0] is False and "case 1 of" in items["06.causal_attention"][1]
+
+
+def test_grading_fails_an_in_place_answer_an_edited_check_and_a_never_run_check(tmp_path):
+    """An answer that changes its input in place, an edited check cell, a check cell after the kernel
+    died (it never ran), and a deleted check cell: each fails."""
+    pytest.importorskip("nbclient")
+    in_place = ("import torch.nn.functional as F\ndef bt(r_chosen, r_rejected):\n"
+                "    r_chosen.sub_(r_rejected)  # right value, but the caller's tensor changes\n"
+                "    return -F.logsigmoid(r_chosen).mean()")
+    cells = ["from neuraltext import labs", in_place, 'labs.check("09.bradley_terry", bt)',
+             'labs.check("09.dpo_loss", lambda *a: 0.0)  # edited', "import os\nos._exit(1)",
+             'labs.check("09.kl_reward", kl_reward)']
+    handed_out = cells[:3] + ['labs.check("09.dpo_loss", dpo_loss)', "pass", cells[5]]
+    status, items = _submission(tmp_path, "09_x.ipynb", cells, handed_out)
+    assert status == 1
+    assert items["09.bradley_terry"][0] is False and "in place" in items["09.bradley_terry"][1]
+    assert items["09.dpo_loss"] == (False, "the check cell was edited")
+    assert items["09.kl_reward"][0] is False and "not run" in items["09.kl_reward"][1]
+    status, items = _submission(tmp_path, "09_y.ipynb", cells[:3], handed_out)
+    assert items["09.bradley_terry"][0] is False and not items["09.dpo_loss"][0] and not items["09.kl_reward"][0]
+    assert "deleted" in items["09.kl_reward"][1]

@@ -3,7 +3,9 @@
 An :class:`Exercise` holds a reference (a function, or a value computed by a function from the
 course's formula: nothing is typed in) and a list of seeded :class:`Case` s, ordinary ones and edge
 cases. :func:`run` calls the student's function and the reference on separate copies of each case's
-arguments and compares the results with :func:`compare`:
+arguments (one deep copy per side, so neither sees what the other did to its inputs), fails an answer
+that changed its arguments in place (the references never do: a caller's tensor must not change
+under it), and compares the results with :func:`compare`:
 
 * tensors and arrays: type, shape, dtype, then values within ``rtol``/``atol``;
 * numbers, strings, booleans, ``None``; tuples, lists and dicts element by element.
@@ -24,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["Case", "Exercise", "CheckFailed", "compare", "run"]
+__all__ = ["Case", "Exercise", "CheckFailed", "compare", "run", "verdict", "state", "changed_in_place"]
 
 
 class CheckFailed(AssertionError):
@@ -149,11 +151,66 @@ def compare(got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-6, whe
             if message:
                 return message
         return None
-    return None if got == expected else f"{where} is not right"
+    if isinstance(expected, (set, frozenset)) and not isinstance(got, (set, frozenset)):
+        return f"{where} should be a {_kind(expected)}, got a {_kind(got)}"
+    try:  # an array compared with a set (or any other pair) answers with an array or raises: not a verdict
+        equal = bool(got == expected)
+    except (ValueError, TypeError, RuntimeError):
+        return f"{where} should be a {_kind(expected)}, got a {_kind(got)}"
+    return None if equal else f"{where} is not right"
 
 
-def _call(fn: Callable, case: Case) -> Any:
-    return fn(*copy.deepcopy(case.args), **copy.deepcopy(dict(case.kwargs)))
+def _call(fn: Callable, case: Case) -> tuple[Any, tuple, dict]:
+    """Call ``fn`` on a fresh deep copy of the case's inputs; return (result, args, kwargs) after the call.
+
+    ``args`` and ``kwargs`` are copied together, so an object they share stays shared in the copy.
+    """
+    args, kwargs = copy.deepcopy((tuple(case.args), dict(case.kwargs)))
+    return fn(*args, **kwargs), args, kwargs
+
+
+def state(x: Any) -> Any:
+    """What of ``x`` a function must not change: tensors and arrays as they are, a module's
+    ``state_dict``, containers walked; a random generator (meant to advance) and objects that compare
+    by identity map to a placeholder."""
+    if isinstance(x, (torch.Tensor, np.ndarray, str, bytes, int, float, complex, bool, torch.dtype)) or x is None:
+        return x
+    if isinstance(x, torch.nn.Module):
+        return {"state_dict": dict(x.state_dict()), "training": x.training}
+    if isinstance(x, (torch.Generator, np.random.Generator)):
+        return "<a random generator>"
+    if isinstance(x, Mapping):
+        return {k: state(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [state(v) for v in x]
+    if isinstance(x, (set, frozenset)) or type(x).__eq__ is not object.__eq__:
+        return x
+    return f"<a {type(x).__name__}>"
+
+
+def changed_in_place(case: Case, args: Sequence, kwargs: Mapping) -> str | None:
+    """``None`` if ``args``/``kwargs`` (after the call) still equal the case's inputs, else which changed."""
+    for i, (before, after) in enumerate(zip(case.args, args)):
+        if compare(state(after), state(before), rtol=0.0, atol=0.0) is not None:
+            return f"your function changed its argument {i + 1} in place (work on a copy, or build a new result)"
+    for name, before in case.kwargs.items():
+        if compare(state(kwargs.get(name)), state(before), rtol=0.0, atol=0.0) is not None:
+            return f"your function changed its argument {name!r} in place (work on a copy, or build a new result)"
+    return None
+
+
+def verdict(exercise: Exercise, case: Case, got: Any, args: Sequence, kwargs: Mapping) -> str | None:
+    """``None`` if the answer's result ``got`` (and its inputs after the call) pass ``case``, else why not.
+
+    Used by :func:`run` in the student's kernel and by the grader in its own process."""
+    if got is None:
+        return "your function returned None (a missing `return`?)"
+    moved = changed_in_place(case, args, kwargs)
+    if moved:
+        return moved
+    if exercise.judge is not None:
+        return exercise.judge(got, case)
+    return compare(got, _call(exercise.reference, case)[0], exercise.rtol, exercise.atol)
 
 
 def run(exercise: Exercise, answer: Any) -> str:
@@ -175,17 +232,12 @@ def run(exercise: Exercise, answer: Any) -> str:
     for k, case in enumerate(cases, 1):
         label = f"case {k} of {len(cases)} ({case.name})"
         try:
-            got = _call(answer, case)
+            got, args, kwargs = _call(answer, case)
         except NotImplementedError:
             raise CheckFailed(f"{head}: not written yet (your function raised NotImplementedError).") from None
         except Exception as exc:  # the student's error, reported with its case
             raise CheckFailed(f"{head}, {label}: your function raised {type(exc).__name__}: {exc}") from None
-        if got is None:
-            raise CheckFailed(f"{head}, {label}: your function returned None (a missing `return`?).{hint}")
-        if exercise.judge is not None:
-            message = exercise.judge(got, case)
-        else:
-            message = compare(got, _call(exercise.reference, case), exercise.rtol, exercise.atol)
+        message = verdict(exercise, case, got, args, kwargs)
         if message:
             raise CheckFailed(f"{head}, {label}: {message}.{hint}")
     return f"✓ {head}: all {len(cases)} cases pass."
