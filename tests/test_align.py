@@ -185,6 +185,13 @@ def test_ppo_runs_and_records_reward_and_kl():
     assert hist.kl[0] == pytest.approx(0.0, abs=1e-6)  # first rollout: policy == reference
 
 
+@pytest.mark.parametrize("clip_eps", [-0.5, 0.0, 1.0, float("nan")])
+def test_clipped_surrogate_rejects_a_clip_eps_outside_0_1(clip_eps):
+    z = torch.zeros(1, 2)
+    with pytest.raises(ValueError, match=r"clip_eps must be a number in \(0, 1\), got"):
+        clipped_surrogate(z, z, torch.ones(1), torch.ones(1, 2), clip_eps)
+
+
 # ------------------------------------------------------------------------------------------ DPO
 def test_dpo_loss_hand_value_and_implicit_rewards():
     beta = 0.5
@@ -194,8 +201,9 @@ def test_dpo_loss_hand_value_and_implicit_rewards():
     assert loss.item() == pytest.approx(math.log(1 + math.exp(-1)), abs=1e-6)
     assert st["chosen_rewards"].item() == pytest.approx(0.5) and st["rejected_rewards"].item() == pytest.approx(-0.5)
     assert st["margin"].item() == pytest.approx(1.0) and st["accuracy"].item() == 1.0
-    with pytest.raises(ValueError, match="beta"):
-        dpo_loss(pc, pr, rc, rr, beta=0.0)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"beta must be a positive finite number, got"):
+            dpo_loss(pc, pr, rc, rr, beta=bad)
 
 
 def test_dpo_gradient_equals_the_formula():

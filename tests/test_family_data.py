@@ -80,8 +80,17 @@ def test_file_with_bad_bytes_names_file_and_line(tmp_path):
     path = tmp_path / "latin1.txt"
     path.write_bytes("jm+ Je m'entends bien.\nsi Ma sœur a seize ans.\n".encode("latin-1", "replace")
                      .replace(b"?", b"\xe9"))
-    with pytest.raises(ValueError, match=r"line 2"):
+    with pytest.raises(ValueError, match=r"line 2") as err:
         read_family_file(path)
+    assert str(path) in str(err.value) and "latin-1" in str(err.value)
+    assert read_family_file(path, encoding="latin-1").sentences[1] == "Ma sœur a seize ans.".replace("œ", "é")
+
+
+def test_to_matrix_rejects_unknown_labels_and_codes():
+    with pytest.raises(CodeError, match=r"label_sets\[1\] has the unknown label 'x': allowed are"):
+        to_matrix([{"+", "j"}, {"x", "j"}])
+    with pytest.raises(CodeError, match=r"label_sets\[0\] is the string 'jm\+'"):
+        to_matrix(["jm+"])
 
 
 def test_write_then_read_round_trips(tmp_path):

@@ -33,9 +33,30 @@ def test_per_label_report_by_hand():
     assert list(table.index[:11]) == list(LABELS)
 
 
-def test_per_label_report_rejects_bad_shapes():
+def test_per_label_report_rejects_bad_shapes_and_values():
     with pytest.raises(ValueError, match=r"\(n, 11\)"):
         per_label_report(np.zeros((3, 11)), np.zeros((3, 10)))
+    y = np.eye(3, 11, dtype=int)
+    bad = y.copy()
+    bad[0, 0] = 2  # sklearn would call it multiclass-multioutput and score every label 0
+    with pytest.raises(ValueError, match=r"y_true must hold 0/1 labels .* got the values \[2\]"):
+        per_label_report(bad, y)
+    with pytest.raises(ValueError, match=r"y_pred must hold 0/1 labels"):
+        per_label_report(y, bad)
+
+
+def test_fixed_model_and_fine_tune_reject_bad_arguments():
+    from neuraltext.family import fine_tune
+
+    with pytest.raises(ValueError, match=r"family must be one of \['Elasticnet lr'.*got 'XGBoost'"):
+        fixed_model("XGBoost", {})
+    texts, y = ["a", "b"], np.zeros((2, 11))
+    for kwargs, needle in [({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
+                           ({"patience": -1}, "patience must be an integer >= 0"),
+                           ({"val_fraction": 1.0}, r"val_fraction must be in \(0, 1\)"),
+                           ({"encoder_lr": float("nan")}, "encoder_lr must be a positive learning rate")]:
+        with pytest.raises(ValueError, match=needle):  # before any weights are loaded
+            fine_tune(texts, y, model_name="no-such-model", **kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,8 @@ fraction of pairs whose chosen answer has the larger implicit reward).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -48,8 +50,8 @@ def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_cho
              ref_rejected: torch.Tensor, beta: float = 0.1) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The DPO loss from summed log-probabilities ``(B,)`` each; returns ``(loss, stats)`` with the
     implicit rewards ``chosen_rewards``/``rejected_rewards`` (detached), ``margin`` and ``accuracy``."""
-    if beta <= 0:
-        raise ValueError(f"beta must be positive, got {beta}")
+    if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta > 0):
+        raise ValueError(f"dpo_loss: beta must be a positive finite number, got {beta!r}")
     shapes = {t.shape for t in (policy_chosen, policy_rejected, ref_chosen, ref_rejected)}
     if len(shapes) != 1:
         raise ValueError(f"the four log-probability tensors must have one shape (B,), got {shapes}")

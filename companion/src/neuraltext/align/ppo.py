@@ -76,6 +76,8 @@ def clipped_surrogate(logp: torch.Tensor, old_logp: torch.Tensor, advantages: to
     """``-L^CLIP``: per-token ``-min(rho A, clip(rho, 1-eps, 1+eps) A)``, mean over each row's masked
     tokens, then over rows. ``advantages`` ``(B,)`` (one per answer) or ``(B, T)``. Returns
     ``(loss, {"clip_fraction": share of tokens whose ratio was clipped})``."""
+    if not (isinstance(clip_eps, (int, float)) and 0 < clip_eps < 1):
+        raise ValueError(f"clipped_surrogate: clip_eps must be a number in (0, 1), got {clip_eps!r}")
     if advantages.dim() == 1:
         advantages = advantages[:, None]
     rho = torch.exp(logp - old_logp)  # pi_theta / pi_old, per token

@@ -118,6 +118,10 @@ def per_label_report(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[st
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape or y_true.ndim != 2 or y_true.shape[1] != len(labels):
         raise ValueError(f"y_true and y_pred must both be (n, {len(labels)}), got {y_true.shape} and {y_pred.shape}")
+    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+        bad = sorted(set(np.unique(y).tolist()) - {0, 1})
+        if bad:  # sklearn would read the matrix as multiclass-multioutput and score every label 0
+            raise ValueError(f"{name} must hold 0/1 labels (one column per label), got the values {bad[:5]}")
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
     table = pd.DataFrame({"precision": p, "recall": r, "f1": f, "support": s}, index=list(labels))
     for avg in ("micro", "macro"):
@@ -194,6 +198,8 @@ class FoldResult:
 
 def fixed_model(family: str, params: dict, seed: int = 0):
     """One family with given hyper-parameters (e.g. those :func:`evaluate_split` chose), no search."""
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {list(FAMILIES)}, got {family!r}")
     make, _ = FAMILIES[family]
     estimator = make(seed).set_params(**params)
     return make_pipeline(MaxAbsScaler(), OneVsRestClassifier(estimator))

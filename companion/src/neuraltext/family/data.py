@@ -133,7 +133,12 @@ def to_matrix(label_sets) -> np.ndarray:
     index = {label: j for j, label in enumerate(LABELS)}
     y = np.zeros((len(label_sets), len(LABELS)), dtype=np.int64)
     for i, labels in enumerate(label_sets):
+        if isinstance(labels, str) and len(labels) > 1:  # "jm+" is a code, not a set of labels
+            raise CodeError(f"label_sets[{i}] is the string {labels!r}: pass a set of labels "
+                            f"(parse_code({labels!r}) makes one)")
         for label in labels:
+            if label not in index:
+                raise CodeError(f"label_sets[{i}] has the unknown label {label!r}: allowed are {''.join(LABELS)!r}")
             y[i, index[label]] = 1
     return y
 

@@ -177,6 +177,18 @@ def _train_with_early_stopping(run: _Run, clf, optimizer, epochs: int, patience:
     return clf, history
 
 
+def _check_arguments(epochs, patience, val_fraction, lr, encoder_lr, batch_size) -> None:
+    """Bad settings fail before the encoder is loaded, naming the argument, its value and what is allowed."""
+    for name, value, low in (("epochs", epochs, 1), ("patience", patience, 0), ("batch_size", batch_size, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"fine_tune: {name} must be an integer >= {low}, got {value!r}")
+    if not (isinstance(val_fraction, (int, float)) and 0 < val_fraction < 1):
+        raise ValueError(f"fine_tune: val_fraction must be in (0, 1), got {val_fraction!r}")
+    for name, value in (("lr", lr), ("encoder_lr", encoder_lr)):
+        if value is not None and not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+            raise ValueError(f"fine_tune: {name} must be a positive learning rate, got {value!r}")
+
+
 def fine_tune(train_texts: Sequence[str], y_train: np.ndarray, model_name: str = "multilingual-e5-small",
               epochs: int = 3, lr: float = 1e-4, batch_size: int = 32, train_layers: int | None = 2,
               val_fraction: float = 0.1, patience: int = 1, max_length: int = 64, prefix: str | None = "query: ",
@@ -195,6 +207,8 @@ def fine_tune(train_texts: Sequence[str], y_train: np.ndarray, model_name: str =
     the usual ``lr`` ~1e-3 for the head and ~1e-5 to 1e-4 for the encoder.
     Returns ``(classifier, history)``; ``history.eval`` lists the validation loss per epoch.
     """
+    _check_arguments(epochs=epochs, patience=patience, val_fraction=val_fraction, lr=lr, encoder_lr=encoder_lr,
+                     batch_size=batch_size)
     set_seed(seed)
     device = get_device(device)
     texts = [(prefix or "") + t for t in train_texts]
