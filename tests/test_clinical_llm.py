@@ -105,3 +105,18 @@ def test_free_llm_output_is_parsed_or_recorded_as_a_failure(smollm):
     for key, flag in record["flags"].items():
         assert flag.split(":")[0] in ("failed", "possible hallucination", "not found in the report")
         assert "Consultation du" not in flag
+
+
+def test_the_prefix_cache_is_keyed_by_the_text_not_the_report_id(smollm):
+    """Report B with A's id and another text is answered from B's text (a re-sent, corrected report)."""
+    from neuraltext.clinical import TransformersBackend
+
+    b = Report(id=CC.id, type="CC", text=CC.text.replace("métastatique au niveau osseux et ganglionnaire",
+                                                         "sans localisation secondaire"))
+    backend = TransformersBackend(smollm, mode="constrained")
+    on_a = backend.candidate_scores(CC, "metastases")
+    on_b = backend.candidate_scores(b, "metastases")  # same id, other text: just after A
+    fresh = TransformersBackend(smollm, mode="constrained").candidate_scores(b, "metastases")
+    assert set(on_b) == set(fresh) == {"présence", "absence"}
+    assert all(abs(on_b[c] - fresh[c]) < 1e-5 for c in fresh)
+    assert any(abs(on_a[c] - fresh[c]) > 1e-3 for c in fresh)  # the two texts do score differently

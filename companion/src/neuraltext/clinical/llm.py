@@ -30,6 +30,7 @@ topography and morphology): a stated shortcut of the synthetic setting.
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 
 import torch
@@ -154,7 +155,7 @@ class TransformersBackend:
         self.name = f"llm-{mode}"
         self.max_context = int(getattr(self.model.config, "max_position_embeddings", 2048))
         self.device = next(self.model.parameters()).device
-        self._prefix: tuple | None = None  # (report id, prefix ids, cache): one report at a time
+        self._prefix: tuple | None = None  # (hash of the prefix text, prefix ids, cache): one report at a time
         self._generators: dict[str, object] = {}
         self.tokens_processed = 0
 
@@ -168,11 +169,15 @@ class TransformersBackend:
         out = self.model(input_ids=ids, past_key_values=cache, use_cache=True)
         return out.logits, out.past_key_values
 
-    def _report_prefix(self, report, prefix_text: str):
-        if self._prefix is None or self._prefix[0] != report.id:
+    def _report_prefix(self, prefix_text: str):
+        """The prefix's ids and KV cache, computed once per prefix. Keyed by a hash of the prefix text
+        (the report's type and text), never by the report's id: two reports with one id and other
+        texts (a re-sent, corrected report) must not share a cache."""
+        key = hashlib.sha256(prefix_text.encode("utf-8")).hexdigest()
+        if self._prefix is None or self._prefix[0] != key:
             ids = self._ids(prefix_text)
             _, cache = self._forward(ids)
-            self._prefix = (report.id, ids, cache)
+            self._prefix = (key, ids, cache)
         return self._prefix
 
     @torch.no_grad()
@@ -218,7 +223,8 @@ class TransformersBackend:
         """See :func:`key_candidates`."""
         return key_candidates(report, key)
 
-    def answer(self, report, key: str, context: int) -> tuple[str, bool]:
+    def _prompt(self, report, key: str, context: int):
+        """``(prefix ids, question ids, prefix cache)``; ContextTooLong when the prompt does not fit."""
         if key not in KEYS.get(report.type, ()):
             raise KeyError(f"key {key!r} is not a key of report type {report.type!r}")
         prefix_text, question = build_prompt(self.tokenizer, report.type, report.text, key)
@@ -227,7 +233,22 @@ class TransformersBackend:
             + self.max_new_tokens
         if needed > context:
             raise ContextTooLong(needed, context)
-        _, p_ids, cache = self._report_prefix(report, prefix_text)
+        _, p_ids, cache = self._report_prefix(prefix_text)
+        return p_ids, q_ids, cache
+
+    def candidate_scores(self, report, key: str, context: int = 8192) -> dict[str, float]:
+        """The model's score of each candidate answer of ``key`` (see :meth:`choose`); ``{}`` for a key
+        decoded under a regex."""
+        found = self.candidates(report, key)
+        if not found or not found[0]:
+            return {}
+        _, q_ids, cache = self._prompt(report, key, context)
+        logits, q_cache = self._forward(q_ids, copy.deepcopy(cache))
+        cands, per_token = found
+        return dict(zip(cands, (self._score(q_cache, logits[:, -1:], c, per_token) for c in cands)))
+
+    def answer(self, report, key: str, context: int) -> tuple[str, bool]:
+        p_ids, q_ids, cache = self._prompt(report, key, context)
         full = torch.cat([p_ids, q_ids], dim=1)
         if self.mode == "free":
             return self._generate(full, cache)
