@@ -210,3 +210,37 @@ def test_a_final_failure_stays_failed_unless_retry_failed(tmp_path, reports, mon
     assert main(args + ["--retry-failed"]) == 0
     assert [r["id"] for r in read_results(file)] == [r["id"] for r in first]
     assert {r["state"] for r in read_results(file)} <= {"extracted", "extracted_with_flags"}
+
+
+class Returns:
+    """An extractor double whose record is altered by ``change`` (a bug of a custom extractor)."""
+
+    def __init__(self, change):
+        self.inner, self.change = Extractor(RulesBackend()), change
+
+    def extract(self, report):
+        record = self.inner.extract(report)
+        self.change(record)
+        return record
+
+
+def test_a_record_is_checked_before_it_is_written(tmp_path, reports):
+    import numpy as np
+
+    out = tmp_path / "r.jsonl"
+    run_pipeline(reports[:1], Returns(lambda r: r.update(state="done")), out)  # not a state
+    run_pipeline(reports[1:2], Returns(lambda r: r["values"].update(score=np.float64(0.25), n=np.int64(3))), out)
+    run_pipeline(reports[2:3], Returns(lambda r: r["values"].update(score=np.float32("nan"))), out)
+    run_pipeline(reports[3:4], Returns(lambda r: r["values"].update(when=object())), out)
+    records = {r["id"]: r for r in read_results(out)}  # the file stays readable: no poisoned line
+    assert len(records) == 4
+    bad_state = records[reports[0].id]
+    assert bad_state["state"] == "failed" and "state 'done' is not one of" in bad_state["reason"]
+    converted = records[reports[1].id]
+    assert converted["state"] != "failed" and converted["values"]["score"] == 0.25 and converted["values"]["n"] == 3
+    assert type(converted["values"]["score"]) is float
+    assert "not a finite number" in records[reports[2].id]["reason"]
+    assert "a value of type object cannot be written as JSON" in records[reports[3].id]["reason"]
+    assert all(records[reports[i].id]["state"] == "failed" for i in (0, 2, 3))
+    again = run_pipeline(reports[:4], Extractor(RulesBackend()), out, retry_failed=True)  # a restart works
+    assert again.processed == 3 and len(read_results(out)) == 4

@@ -78,7 +78,7 @@ def _plain(value, where: str):
         return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if hasattr(value, "tolist") and type(value).__module__ == "numpy":  # numpy scalar or array
         return _plain(value.tolist(), where)
-    raise RecordError(f"{where}: a {type(value).__name__} cannot be written as JSON "
+    raise RecordError(f"{where}: a value of type {type(value).__name__} cannot be written as JSON "
                       "(allowed: str, int, float, bool, None, lists and dicts of them, numpy scalars)")
 
 
