@@ -237,8 +237,9 @@ def corpus():
 
 @pytest.fixture(scope="module")
 def fitted(corpus):
+    """The readable batched PyTorch path (engine="torch")."""
     torch.manual_seed(0)
-    return Word2Vec(epochs=3, batch_size=4096, seed=0, threads=1).fit(corpus, show_progress=False)
+    return Word2Vec(epochs=3, batch_size=4096, seed=0, threads=1, engine="torch").fit(corpus, show_progress=False)
 
 
 def _analogy_accuracy(kv, corpus):
@@ -261,14 +262,17 @@ def test_planted_analogies_well_above_chance(fitted, corpus):
 
 
 def test_cbow_learns(corpus):
-    model = Word2Vec(sg=False, epochs=2, batch_size=4096, threads=1).fit(corpus, show_progress=False)
+    model = Word2Vec(sg=False, engine="torch", epochs=2, batch_size=4096, threads=1).fit(corpus, show_progress=False)
     assert model.loss_history_[-1] < 0.68 * model.loss_history_[0]
     acc = _analogy_accuracy(model.to_keyed_vectors(), corpus)
     assert acc > 0.25, acc
 
 
-def test_two_hogwild_workers_learn_too(corpus):
-    model = Word2Vec(epochs=1, workers=2, seed=0).fit(corpus, show_progress=False)
+@pytest.mark.parametrize("engine", ["torch", "numba"])
+def test_two_hogwild_workers_learn_too(corpus, engine):
+    pytest.importorskip("numba") if engine == "numba" else None
+    model = Word2Vec(epochs=1, workers=2, seed=0, engine=engine).fit(corpus, show_progress=False)
+    assert model.engine_ == engine
     assert model.loss_history_[-1] < 0.55 * model.loss_history_[0]
     assert _analogy_accuracy(model.to_keyed_vectors(), corpus) > 0.25
 
@@ -293,13 +297,13 @@ def test_workers_train_on_one_thread_each_and_the_settings_are_restored(monkeypa
     torch.set_num_threads(3)        # a value training must not keep: not 1, not the default
     pools_before = [p["num_threads"] for p in threadpool_info()]
     try:
-        Word2Vec(epochs=1, dim=8, workers=2).fit(small, show_progress=False)
+        Word2Vec(epochs=1, dim=8, workers=2, engine="torch").fit(small, show_progress=False)
         assert seen and all(t == 1 and all(n == 1 for n in pools) for t, pools in seen)
         assert torch.get_num_threads() == 3
         assert [p["num_threads"] for p in threadpool_info()] == pools_before
         monkeypatch.setattr(fast, "_train_chunk", lambda *a, **k: 1 / 0)
         with pytest.raises(ZeroDivisionError):
-            Word2Vec(epochs=1, dim=8, threads=2).fit(small, show_progress=False)
+            Word2Vec(epochs=1, dim=8, threads=2, engine="torch").fit(small, show_progress=False)
         assert torch.get_num_threads() == 3
         assert [p["num_threads"] for p in threadpool_info()] == pools_before
     finally:
@@ -334,10 +338,11 @@ def test_save_load_round_trip(fitted, tmp_path):
     assert back.most_similar("mère", topn=3) == fitted.most_similar("mère", topn=3)
 
 
-def test_same_seed_same_vectors():
+@pytest.mark.parametrize("engine", ["torch", "auto"])
+def test_same_seed_same_vectors(engine):
     small = synthetic_corpus(20_000, seed=1)
-    a = Word2Vec(epochs=1, dim=16, seed=5).fit(small, show_progress=False)
-    b = Word2Vec(epochs=1, dim=16, seed=5).fit(small, show_progress=False)
+    a = Word2Vec(epochs=1, dim=16, seed=5, engine=engine).fit(small, show_progress=False)
+    b = Word2Vec(epochs=1, dim=16, seed=5, engine=engine).fit(small, show_progress=False)
     np.testing.assert_array_equal(a.vectors_, b.vectors_)
 
 
@@ -445,7 +450,110 @@ def test_the_training_loop_never_reads_a_value_back_to_the_host(monkeypatch):
     assert calls == ["item"]
     calls.clear()
     for sg in (True, False):
-        model = Word2Vec(sg=sg, epochs=1, dim=8, batch_size=256).fit(synthetic_corpus(20_000, seed=1),
+        model = Word2Vec(sg=sg, epochs=1, dim=8, batch_size=256, engine="torch").fit(synthetic_corpus(20_000, seed=1),
                                                                      log_every=5, show_progress=False)
         assert len(model.loss_history_) > 1
     assert calls == []
+
+
+# ------------------------------------------------------------------- the compiled kernel (numba)
+def test_kernel_step_is_the_chapters_sgd_step():
+    """One skip-gram example through the compiled kernel (neuraltext.fast.word2vec_kernel) moves
+    W_in and W_out like an SGD step on the autograd gradient of sgns_loss, up to its σ table
+    (< 0.0015 off), and records the loss. The noise distribution is one word, so the noise draw is
+    known."""
+    pytest.importorskip("numba")
+    from neuraltext.fast import word2vec_kernel as kernel
+
+    V, D, k, lr = 6, 5, 1, 0.5
+    g = torch.Generator().manual_seed(0)
+    W_in, W_out = torch.randn(V, D, generator=g) * 0.3, torch.randn(V, D, generator=g) * 0.3
+    centre, context, noise_word = 1, 4, 2
+    A_in, A_out = W_in.clone().requires_grad_(), W_out.clone().requires_grad_()
+    ref_loss = sgns_loss(A_in[[centre]], A_out[[context]], A_out[[noise_word] * k].view(1, k, D))
+    ref_loss.backward()
+    p = np.zeros(V)
+    p[noise_word] = 1.0
+    prob, alias = (t.numpy() for t in alias_table(p))
+    ids, sent = np.array([centre, context]), np.zeros(2, np.int64)
+    losses, counts = np.zeros(4), np.zeros(4, np.int64)
+    w_in, w_out = W_in.numpy().copy(), W_out.numpy().copy()
+    runs = kernel.sgns_job(w_in, w_out, ids, sent, 0, 1, 1, k, prob, alias, lr, 7, 16, losses, counts,
+                           kernel.SIGMOID_TABLE, kernel.NEG_LOG_SIGMOID_TABLE)
+    assert runs == 1 and counts[0] == 1
+    assert losses[0] == pytest.approx(ref_loss.item(), abs=0.004)
+    tol = lr * 0.0015 * (k + 1) * max(np.abs(W_in.numpy()).max(), np.abs(W_out.numpy()).max())
+    np.testing.assert_allclose(w_in, (A_in - lr * A_in.grad).detach().numpy(), atol=tol)
+    np.testing.assert_allclose(w_out, (A_out - lr * A_out.grad).detach().numpy(), atol=tol)
+    untouched = [w for w in range(V) if w not in (centre, context, noise_word)]
+    np.testing.assert_array_equal(w_in[untouched + [context, noise_word]], W_in.numpy()[untouched + [context, noise_word]])
+
+
+def test_kernel_sigmoid_tables_match_the_formulas():
+    """The tables the kernel reads σ and -log σ from are within half a bin of the exact values, and
+    saturate correctly beyond ±MAX_Z."""
+    pytest.importorskip("numba")
+    from neuraltext.fast import word2vec_kernel as kernel
+
+    z = np.linspace(-8, 8, 2001).astype(np.float32)
+    s = np.array([kernel.sigmoid(x, kernel.SIGMOID_TABLE) for x in z])
+    nls = np.array([kernel.neg_log_sigmoid(x, kernel.NEG_LOG_SIGMOID_TABLE) for x in z])
+    exact = 1 / (1 + np.exp(-z.astype(np.float64)))
+    np.testing.assert_allclose(s, exact, atol=0.0026)     # 0.0015 inside, e^-6 at the edges
+    # -log σ has slope up to 1: off by at most half a bin, 12/1024/2 < 0.006
+    np.testing.assert_allclose(nls, np.log1p(np.exp(-z.astype(np.float64))), atol=0.006)
+
+
+def test_kernel_and_readable_path_and_gensim_reach_the_same_accuracy(corpus, fitted):
+    """The compiled kernel (the default on the CPU for skip-gram), the batched PyTorch path
+    (``fitted``) and gensim, trained on the same corpus with the same hyper-parameters: the kernel's
+    planted-analogy accuracy is within the spread between seeds (±0.1, see the floors above) of
+    both, and its loss falls as much."""
+    pytest.importorskip("numba")
+    from gensim.models import Word2Vec as GensimWord2Vec
+
+    model = Word2Vec(epochs=3, seed=0, workers=2).fit(corpus, show_progress=False)
+    assert model.engine_ == "numba"
+    assert model.loss_history_[-1] < 0.55 * model.loss_history_[0]
+    theirs = GensimWord2Vec(corpus.sentences, vector_size=100, window=5, negative=5, sample=1e-3,
+                            min_count=5, sg=1, workers=2, epochs=3, seed=0)
+    ours = _analogy_accuracy(model.to_keyed_vectors(), corpus)
+    assert ours > 0.30
+    assert ours > _analogy_accuracy(theirs.wv, corpus) - 0.1
+    assert ours > _analogy_accuracy(fitted.to_keyed_vectors(), corpus) - 0.1
+
+
+def test_engine_choice_and_errors(monkeypatch):
+    """auto: the kernel for skip-gram on the CPU when numba is installed, the PyTorch path for
+    CBOW; engine='numba' without numba or for CBOW says what to do instead."""
+    from neuraltext.fast import word2vec_kernel as kernel
+
+    small = synthetic_corpus(20_000, seed=1)
+    with pytest.raises(ValueError, match=r"engine must be one of \('auto', 'torch', 'numba'\), got 'cuda'"):
+        Word2Vec(engine="cuda")
+    cbow = Word2Vec(sg=False, epochs=1, dim=8).fit(small, show_progress=False)
+    assert cbow.engine_ == "torch"
+    if kernel.available():
+        assert Word2Vec(epochs=1, dim=8).fit(small, show_progress=False).engine_ == "numba"
+        with pytest.raises(ValueError, match="engine='numba' trains skip-gram on the CPU; got sg=False"):
+            Word2Vec(sg=False, engine="numba").fit(small, show_progress=False)
+    monkeypatch.setattr(kernel, "numba", None)          # as if numba were not installed
+    assert Word2Vec(epochs=1, dim=8).fit(small, show_progress=False).engine_ == "torch"
+    with pytest.raises(ImportError, match="engine='numba' needs numba"):
+        Word2Vec(engine="numba").fit(small, show_progress=False)
+
+
+def test_the_package_imports_and_trains_without_numba():
+    """The fallback: with numba not importable, the package imports and fit() trains on the
+    PyTorch path (a fresh interpreter, numba blocked in sys.modules)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['numba'] = None\n"
+            "from neuraltext.data import synthetic_corpus\n"
+            "from neuraltext.word2vec import Word2Vec\n"
+            "m = Word2Vec(epochs=1, dim=8).fit(synthetic_corpus(5_000, seed=1), show_progress=False)\n"
+            "print(m.engine_)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "torch"

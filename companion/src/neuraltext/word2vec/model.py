@@ -25,7 +25,9 @@ or, with labels ``y = 1`` for the true word and ``y = 0`` for the noise words an
 It does so for a whole batch of examples at a time, with the closed form (no
 autograd graph) and sparse row updates; that machinery (batches, Hogwild workers, an alias-table
 noise sampler) is in :mod:`neuraltext.fast.word2vec`, and what each piece bought is measured in
-``benchmarks/word2vec.py``.
+``benchmarks/word2vec.py``. On the CPU, skip-gram trains by default with the same gradient one
+example at a time in a compiled loop (:mod:`neuraltext.fast.word2vec_kernel`, when numba is
+installed; ``engine="torch"`` keeps the batched PyTorch path).
 
 The other ingredients follow the original word2vec code (and gensim, the reference we measure
 against): frequent words are sub-sampled, the window size is drawn per word (dynamic window), and the
@@ -37,7 +39,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +47,11 @@ import torch
 import torch.nn.functional as F
 
 from neuraltext.fast import word2vec as word2vec_fast
+from neuraltext.fast import word2vec_kernel
 from neuraltext.utils import cpu_threads, get_device
 from neuraltext.word2vec.sampling import build_vocab, keep_probability, make_examples, noise_distribution
+
+ENGINES = ("auto", "torch", "numba")
 
 __all__ = [
     "Word2VecConfig",
@@ -119,6 +124,9 @@ class Word2VecConfig:
     workers: int = 1                # CPU: batches trained in parallel by this many Python threads,
                                     # each torch operation on one thread (Hogwild, like gensim's
                                     # workers; results then vary slightly from run to run)
+    engine: str = "auto"            # "torch": the batched PyTorch path (any device); "numba": the
+                                    # compiled one-example-at-a-time kernel (CPU, skip-gram); "auto":
+                                    # numba for skip-gram on the CPU when it is installed, else torch
 
     def __post_init__(self):
         for name in ("dim", "window", "negative", "min_count", "epochs", "batch_size", "chunk_tokens",
@@ -136,12 +144,18 @@ class Word2VecConfig:
         check("sample", lambda v: v >= 0, "a finite number >= 0 (0: no sub-sampling)")
         check("ns_exponent", lambda v: True, "a finite number (0.75 in the paper)")
         check("min_alpha", lambda v: v >= 0, "a finite learning rate >= 0")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
         if self.alpha is not None:
             check("alpha", lambda v: v > 0, "a finite learning rate > 0, or None for the default")
 
     @property
     def start_alpha(self) -> float:
-        # Twice gensim's 0.025 for skip-gram: the sqrt(n) scaling of repeated rows in a batch
+        # The compiled kernel trains one example at a time, as gensim does: gensim's rate (0.025).
+        if self.alpha is None and self.engine == "numba":
+            return 0.025
+        # Batched (engine "torch"): twice gensim's 0.025 for skip-gram: the sqrt(n) scaling of
+        # repeated rows in a batch
         # (word2vec_fast) moves frequent words less than one-at-a-time SGD does. CBOW spreads dL/dh
         # over the context words (1/|C| each, the true gradient of the mean), where word2vec's code
         # gives each the full dL/dh: a larger rate makes up for it (sweep: benchmarks/word2vec.py).
@@ -198,11 +212,26 @@ class Word2Vec:
         self.vocabulary_, self.counts_ = build_vocab(sentences, cfg.min_count)
         self.index_ = {w: i for i, w in enumerate(self.vocabulary_)}
         device = get_device(cfg.device)
+        self.engine_ = self._engine(device)
         threads = None
         if device.type == "cpu" and (cfg.threads is not None or cfg.workers > 1):
             threads = 1 if cfg.workers > 1 else cfg.threads  # each worker: one thread (Hogwild)
         with cpu_threads(threads):
             return self._fit(sentences, device, log_every, show_progress)
+
+    def _engine(self, device: torch.device) -> str:
+        """The training path ``fit`` takes: "numba" (the compiled kernel) or "torch"."""
+        cfg = self.config
+        if cfg.engine == "numba":
+            if not word2vec_kernel.available():
+                raise ImportError("engine='numba' needs numba (pip install numba); engine='torch' needs nothing more")
+            if device.type != "cpu" or not cfg.sg:
+                raise ValueError(f"engine='numba' trains skip-gram on the CPU; got sg={cfg.sg} on {device.type} "
+                                 "(use engine='torch' or 'auto')")
+            return "numba"
+        if cfg.engine == "auto" and cfg.sg and device.type == "cpu" and word2vec_kernel.available():
+            return "numba"
+        return "torch"
 
     def _fit(self, sentences, device, log_every, show_progress) -> "Word2Vec":
         cfg = self.config
@@ -213,12 +242,18 @@ class Word2Vec:
         W_in = ((torch.rand(V, D, generator=gen) - 0.5) / D).to(device)
         W_out = torch.zeros(V, D, device=device)
         start = time.perf_counter()
-        # the batched SGD of the module docstring, made fast: neuraltext.fast.word2vec
-        self.loss_history_ = word2vec_fast.train(
-            W_in, W_out, ids, sentence_ids, noise=noise_distribution(self.counts_, cfg.ns_exponent),
-            keep=keep_probability(self.counts_, cfg.sample), cfg=cfg, make_examples=make_examples,
-            log_every=log_every,
-            show_progress=show_progress)
+        noise = noise_distribution(self.counts_, cfg.ns_exponent)
+        keep = keep_probability(self.counts_, cfg.sample)
+        if self.engine_ == "numba":
+            # SGD one example at a time, compiled: neuraltext.fast.word2vec_kernel
+            self.loss_history_ = word2vec_kernel.train(
+                W_in, W_out, ids, sentence_ids, noise, keep, replace(cfg, engine="numba"),
+                log_every=log_every, show_progress=show_progress)
+        else:
+            # the batched SGD of the module docstring, made fast: neuraltext.fast.word2vec
+            self.loss_history_ = word2vec_fast.train(
+                W_in, W_out, ids, sentence_ids, noise=noise, keep=keep, cfg=cfg,
+                make_examples=make_examples, log_every=log_every, show_progress=show_progress)
         self.train_seconds_ = time.perf_counter() - start
         self.words_per_second_ = cfg.epochs * len(ids) / max(self.train_seconds_, 1e-9)
         self.vectors_ = W_in.cpu().numpy()
