@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -101,3 +102,55 @@ def test_a_killed_worker_resumes_without_duplicates_or_loss(tmp_path, single_pro
     assert summaries[1]["processed"] == 0  # the finished worker redoes nothing
     merged = merge_shards(out, 2)  # raises on an id recorded twice
     assert _comparable(merged) == _comparable(single_process)
+
+
+GATED_BACKEND = textwrap.dedent('''
+    import os, pathlib, time
+    from neuraltext.clinical.rules import RulesBackend
+
+    class GatedRules(RulesBackend):
+        """The rules, once the file $RELEASE exists; says it has started (holding the lock) in $STARTED."""
+        def answer(self, report, key, context=None):
+            pathlib.Path(os.environ["STARTED"]).touch()
+            while not os.path.exists(os.environ["RELEASE"]):
+                time.sleep(0.02)
+            return super().answer(report, key, context)
+''')
+
+
+def test_a_second_process_on_the_same_results_file_fails_clearly(tmp_path, single_process):
+    """Two real processes given the same shard: the lock lets one write; the other stops with a message."""
+    (tmp_path / "gated_backend.py").write_text(GATED_BACKEND, encoding="utf-8")
+    started, release = tmp_path / "started", tmp_path / "release"
+    env = dict(os.environ, PYTHONPATH=str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               NEURALTEXT_PROGRESS="0", OMP_NUM_THREADS="1", STARTED=str(started), RELEASE=str(release))
+    out, backend = tmp_path / "out", ["--backend", "gated_backend:GatedRules"]
+    first = subprocess.Popen(worker_command(SOURCE, out, 0, 1, backend), env=env, stdout=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not started.exists():  # the first is extracting: it holds the lock
+        time.sleep(0.02)
+    second = subprocess.run(worker_command(SOURCE, out, 0, 1, backend), env=env, capture_output=True, text=True,
+                            timeout=300)
+    release.touch()
+    first.communicate(timeout=300)
+    assert first.returncode == 0, "the first writer finished"
+    assert second.returncode == 2 and "is being written by another process" in second.stderr
+    assert "Traceback" not in second.stderr
+    file = shard_file(out, 0, 1)
+    records = read_results(file)  # duplicates="error": each report written once
+    assert len(records) == len(single_process) == len(file.read_text(encoding="utf-8").splitlines())
+
+
+def test_merge_keeps_one_record_per_report_with_a_warning(tmp_path, sharded):
+    """A shard written twice (two writers before the lock existed): the merge keeps the latest record of
+    the best state of each report, and says so, instead of refusing the folder."""
+    for i in range(2):
+        shard_file(tmp_path, i, 2).write_bytes(shard_file(sharded[0], i, 2).read_bytes())
+    lines = shard_file(tmp_path, 0, 2).read_text(encoding="utf-8").splitlines(keepends=True)
+    failed = json.loads(lines[0]) | {"state": "failed", "reason": "extraction error (RuntimeError)", "values": {}}
+    shard_file(tmp_path, 0, 2).write_text("".join(lines + lines) + json.dumps(failed) + "\n", encoding="utf-8")
+    with pytest.raises(ResultsFileError, match="already in"):
+        read_results(shard_file(tmp_path, 0, 2))  # strict reading still refuses it
+    with pytest.warns(UserWarning, match="recorded more than once"):
+        merged = merge_shards(tmp_path, 2)
+    assert _comparable(merged) == _comparable(merge_shards(sharded[0], 2))  # the later failure lost to success

@@ -280,10 +280,15 @@ def main(argv: list[str] | None = None) -> int:
         from neuraltext.clinical.extract import Extractor
 
         reports = load_reports(args.reports)
-        summary = run_pipeline(reports, Extractor(make_backend(args.backend, args.model, args.mode, args.url,
-                                                               args.constraint)),
-                               shard_file(args.out, args.worker, args.shards), shard=(args.worker, args.shards),
-                               max_attempts=args.max_attempts, backoff=args.backoff, retry_failed=args.retry_failed)
+        try:
+            summary = run_pipeline(reports, Extractor(make_backend(args.backend, args.model, args.mode, args.url,
+                                                                   args.constraint)),
+                                   shard_file(args.out, args.worker, args.shards), shard=(args.worker, args.shards),
+                                   max_attempts=args.max_attempts, backoff=args.backoff,
+                                   retry_failed=args.retry_failed)
+        except ResultsFileBusy as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         print(json.dumps({"shard": args.worker, "processed": summary.processed, "skipped": summary.skipped,
                           "states": summary.states, "seconds": round(summary.seconds, 3)}), flush=True)
         return 0
