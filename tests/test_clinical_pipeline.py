@@ -244,3 +244,20 @@ def test_a_record_is_checked_before_it_is_written(tmp_path, reports):
     assert all(records[reports[i].id]["state"] == "failed" for i in (0, 2, 3))
     again = run_pipeline(reports[:4], Extractor(RulesBackend()), out, retry_failed=True)  # a restart works
     assert again.processed == 3 and len(read_results(out)) == 4
+
+
+def test_a_read_only_results_file_is_read_without_being_touched(tmp_path, reports):
+    out = tmp_path / "r.jsonl"
+    run_pipeline(reports[:3], Extractor(RulesBackend()), out)
+    with out.open("a", encoding="utf-8") as f:
+        f.write('{"id": "' + reports[3].id + '", "state": "extr')  # a kill mid-write
+    before = out.read_bytes()
+    out.chmod(0o444)
+    try:
+        assert [r["id"] for r in read_results(out)] == [r.id for r in reports[:3]]  # the cut line skipped
+        assert done_ids(out) == {r.id for r in reports[:3]}
+        assert out.read_bytes() == before  # a reader never repairs: only a writer does
+    finally:
+        out.chmod(0o644)
+    run_pipeline(reports[:4], Extractor(RulesBackend()), out)  # the writer drops the cut line, then appends
+    assert [r["id"] for r in read_results(out)] == [r.id for r in reports[:4]]

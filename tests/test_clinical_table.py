@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+
 import pandas as pd
+import pytest
 
 from neuraltext.clinical import synthetic_patients
 from neuraltext.clinical import Extractor
@@ -68,3 +71,52 @@ def test_table_on_synthetic_patients_recovers_the_true_diagnosis_date(tmp_path):
     assert len(back) == len(table)
     if len(files) == 2:
         assert pd.read_parquet(files[1]).shape == back.shape
+
+
+def test_export_is_atomic_a_failed_write_leaves_the_previous_table(tmp_path, monkeypatch):
+    table = pd.DataFrame({"patient": ["P1", "P2"], "n_reports": [2, 3]})
+    (csv,) = [p for p in export_table(table, tmp_path / "patients") if p.suffix == ".csv"]
+    before = csv.read_bytes()
+
+    def half_then_crash(self, path, **kwargs):
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("patient,n_rep")  # the disk filled up, or the process was killed
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", half_then_crash)
+    with pytest.raises(OSError, match="no space"):
+        export_table(table.assign(n_reports=[9, 9]), tmp_path / "patients")
+    assert csv.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in [csv, csv.with_suffix(".parquet")]
+                                                                if p.exists())  # no temporary file left
+
+
+def test_two_writers_never_share_a_temporary_file(tmp_path):
+    from neuraltext.clinical import atomic_write
+
+    target, temps, barrier = tmp_path / "patients.csv", [], threading.Barrier(2)
+
+    def writer(text):
+        def write(tmp):
+            temps.append(tmp)
+            barrier.wait(timeout=10)  # both writers hold their temporary file at the same time
+            tmp.write_text(text * 1000, encoding="utf-8")
+        atomic_write(target, write)
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(temps)) == 2 and all(t.parent == tmp_path for t in temps)
+    assert target.read_text(encoding="utf-8") in ("a" * 1000, "b" * 1000)  # one whole table, never a mix
+    assert [p.name for p in tmp_path.iterdir()] == ["patients.csv"]
+    assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_umask())  # not mkstemp's private 0600
+
+
+def _umask():
+    import os
+
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask

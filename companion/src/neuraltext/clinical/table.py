@@ -18,7 +18,8 @@ analyses has one row per patient. The rules, explicit because reports disagree:
 * **provenance**: ``<col>_source`` holds the report id each value came from.
 * flagged values (possible hallucinations) are **not** used; ``n_flagged`` counts them.
 
-:func:`export_table` writes CSV, and Parquet when ``pyarrow`` is installed.
+:func:`export_table` writes CSV, and Parquet when ``pyarrow`` is installed, each through a temporary file
+renamed into place.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from neuraltext.clinical.results import atomic_write
 from neuraltext.clinical.schema import MET_SITES
 
 __all__ = ["patient_of", "reconcile_dates", "patient_row", "patient_table", "export_table"]
@@ -127,14 +129,16 @@ def patient_table(records: Iterable[dict], patient: Callable[[str], str] = patie
 
 
 def export_table(table: pd.DataFrame, path: str | Path) -> list[Path]:
-    """Write ``path.csv`` and, if ``pyarrow`` is installed, ``path.parquet``; return the files written."""
+    """Write ``path.csv`` and, if ``pyarrow`` is installed, ``path.parquet``; return the files written.
+
+    Each file is written through a unique temporary file in the same folder, then renamed
+    (:func:`~neuraltext.clinical.results.atomic_write`): a reader never sees half a table, a crash
+    leaves the previous table, and two runs writing at once never share a temporary file."""
     path = Path(path)
-    written = [path.with_suffix(".csv")]
-    table.to_csv(written[0], index=False)
+    written = [atomic_write(path.with_suffix(".csv"), lambda tmp: table.to_csv(tmp, index=False))]
     try:
         import pyarrow  # noqa: F401
     except ImportError:
         return written  # CSV only: say so to the caller by the list's length
-    written.append(path.with_suffix(".parquet"))
-    table.to_parquet(written[1], index=False)
+    written.append(atomic_write(path.with_suffix(".parquet"), lambda tmp: table.to_parquet(tmp, index=False)))
     return written
