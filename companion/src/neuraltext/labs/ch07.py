@@ -1,23 +1,22 @@
-"""Chapter 7's exercises: BERT's 80/10/10 masking, mean pooling with a padding mask, and the
-attention mask turned into an additive bias.
+"""Chapter 7's exercises: BERT's 80/10/10 masking, the masked-language-model loss, BERT's parameter
+count from its configuration (BERT-Large's 340M among the cases), and mean pooling with a padding mask.
 
 The masking is random, so it is checked by its statistics (a ``judge``): on tens of thousands of
 tokens, drawn with a seeded generator, the proportions must be within five binomial standard
 deviations of 15% chosen, then 80% ``[MASK]``, 10% random, 10% unchanged, and the structure must be
 exact (specials never chosen, labels -100 elsewhere, random replacements ordinary tokens).
-:func:`neuraltext.bert.pretraining.mask_tokens` passes it. Mean pooling is compared with
-:func:`neuraltext.bert.finetune.pool`. The additive bias is judged by what it is for: added to
-attention scores, the softmax must give the weights of the boolean mask (0 on padding), and the bias
-must be 0 on real tokens.
+:func:`neuraltext.bert.pretraining.mask_tokens` passes it. The loss is compared with
+:func:`neuraltext.bert.model.mlm_loss`, the count with :func:`neuraltext.bert.model.count_parameters`
+(itself tested against the modules' and ``transformers``' own counts), mean pooling with
+:func:`neuraltext.bert.finetune.pool`.
 """
 
 from __future__ import annotations
 
 import torch
 
-from neuraltext.bert import pool
+from neuraltext.bert import BertConfig, count_parameters, mask_tokens, mlm_loss, pool
 from neuraltext.bert.model import IGNORE_INDEX
-from neuraltext.bert import mask_tokens
 from neuraltext.labs.check import Case, Exercise, compare
 
 SD_LIMIT = 5.0  # binomial standard deviations allowed (a right answer fails with probability ~1e-6 per statistic)
@@ -119,42 +118,47 @@ def _pooling_cases() -> list[Case]:
     ]
 
 
-# --------------------------------------------------------------------------- 07.attention_bias
-def _bias_reference(attention_mask, dtype):
-    keep = attention_mask.to(dtype)[:, None, None, :]  # (B, 1, 1, T)
-    return (1.0 - keep) * torch.finfo(dtype).min  # 0 on tokens, the most negative number on padding
+# --------------------------------------------------------------------------- 07.mlm_loss
+def _mlm_case(name: str, seed: int, B: int, T: int, V: int, p: float = 0.15, scale: float = 3.0,
+              dtype=torch.float32, empty_rows: tuple[int, ...] = ()) -> Case:
+    g = torch.Generator().manual_seed(seed)
+    logits = scale * torch.randn(B, T, V, generator=g, dtype=dtype)
+    chosen = torch.rand(B, T, generator=g) < p
+    chosen[:, 1] = True  # every row has a masked position unless it is meant to be empty
+    chosen[list(empty_rows)] = False
+    labels = torch.where(chosen, torch.randint(V, (B, T), generator=g), torch.full((B, T), IGNORE_INDEX))
+    return Case(name, (logits, labels))
 
 
-def _bias_cases() -> list[Case]:
-    def mask(lengths, T, as_bool=False):
-        m = torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]
-        return m if as_bool else m.long()
+def _mlm_cases() -> list[Case]:
     return [
-        Case("padded batch, 0/1 mask, float32", (mask([5, 3, 1], 5), torch.float32)),
-        Case("a boolean mask", (mask([4, 2], 6, as_bool=True), torch.float32)),
-        Case("no padding", (mask([3, 3], 3), torch.float32)),
-        Case("float64 scores", (mask([7, 4, 6], 7), torch.float64)),
+        _mlm_case("a batch of 4 x 12 tokens, |V| = 30", 0, 4, 12, 30),
+        _mlm_case("float64 logits", 1, 3, 9, 17, dtype=torch.float64),
+        _mlm_case("a row with no masked token (it adds nothing)", 2, 3, 10, 25, empty_rows=(1,)),
+        _mlm_case("one masked position in all", 3, 1, 8, 40, p=0.0),
+        _mlm_case("large logits (does your softmax overflow?)", 4, 2, 10, 50, scale=300.0),
+        _mlm_case("every position masked", 5, 2, 6, 11, p=1.0),
     ]
 
 
-def _judge_bias(got, case: Case) -> str | None:
-    attention_mask, dtype = case.args
-    B, T = attention_mask.shape
-    if not isinstance(got, torch.Tensor):
-        return f"the result should be a torch.Tensor, got a {type(got).__name__}"
-    if tuple(got.shape) != (B, 1, 1, T):
-        return f"the result should have shape (B, 1, 1, T) = {(B, 1, 1, T)}, got {tuple(got.shape)}"
-    if got.dtype != dtype:
-        return f"the result should have dtype {dtype}, got {got.dtype}"
-    keep = attention_mask.bool()[:, None, None, :]
-    if (got.masked_select(keep) != 0).any():
-        return "the bias should be 0 on real tokens"
-    g = torch.Generator().manual_seed(B * 1000 + T)
-    scores = 3 * torch.randn(B, 2, T, T, generator=g, dtype=dtype)  # (B, heads, queries, keys)
-    expected = torch.softmax(scores.masked_fill(~keep, float("-inf")), dim=-1)
-    message = compare(torch.softmax(scores + got, dim=-1), expected, rtol=1e-5, atol=1e-7,
-                      where="softmax(scores + your bias)")
-    return message
+# --------------------------------------------------------------------------- 07.bert_parameters
+BERT_LARGE = BertConfig(hidden_size=1024, n_layers=24, n_heads=16, intermediate_size=4096)  # 30,522 tokens, 512 positions
+
+
+def _parameter_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(0)
+    cases = [Case("BERT-base", (BertConfig(),)), Case("BERT-Large", (BERT_LARGE,)),
+             Case("multilingual-e5-small's sizes", (BertConfig(vocab_size=250_037, hidden_size=384, n_heads=12,
+                                                                intermediate_size=1536),))]
+    for k in range(3):  # seeded small configurations: every size differs from BERT-base's
+        H = 16 * int(torch.randint(1, 9, (1,), generator=g))
+        cases.append(Case(f"a random small configuration ({k + 1})", (BertConfig(
+            vocab_size=int(torch.randint(50, 5000, (1,), generator=g)), hidden_size=H, n_heads=4,
+            n_layers=int(torch.randint(1, 7, (1,), generator=g)),
+            intermediate_size=int(torch.randint(8, 300, (1,), generator=g)),
+            max_position=int(torch.randint(16, 600, (1,), generator=g)),
+            type_vocab_size=int(torch.randint(1, 4, (1,), generator=g))),)))
+    return cases
 
 
 EXERCISES = [
@@ -176,12 +180,21 @@ EXERCISES = [
              "(a row with no token gives 0).",
     ),
     Exercise(
-        id="07.attention_bias",
-        title="the attention mask as an additive bias",
-        reference=_bias_reference,
-        cases=_bias_cases,
-        judge=_judge_bias,
-        hint="0 where attention_mask is 1, a very negative number (torch.finfo(dtype).min) where it is 0, "
-             "shape (B, 1, 1, T) so that it broadcasts over heads and queries.",
+        id="07.mlm_loss",
+        title="the masked-language-model loss",
+        reference=mlm_loss,
+        cases=_mlm_cases,
+        hint="log-softmax over the vocabulary (torch.log_softmax is stable), pick the label's entry at the "
+             "positions whose label is not -100, and average minus those over the masked positions only.",
+    ),
+    Exercise(
+        id="07.bert_parameters",
+        title="BERT's parameter count from its configuration",
+        reference=count_parameters,
+        cases=_parameter_cases,
+        rtol=0.0, atol=0.0,
+        hint="embeddings (V + max_position + type_vocab_size) H + 2H (their layer norm); per block 4(H^2 + H) "
+             "for Q, K, V and the output, 2 H F + F + H for the feed-forward network, 4H for two layer norms; "
+             "the pooler H^2 + H.",
     ),
 ]
