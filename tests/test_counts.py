@@ -114,6 +114,22 @@ def test_vectorised_counts_equal_the_definition(window):
     np.testing.assert_array_equal(C.toarray(), _naive_cooccurrence(sentences, vocab, window))
 
 
+@pytest.mark.parametrize("dense_cells", [0, 10**8])
+def test_both_counting_branches_equal_the_definition(dense_cells, monkeypatch):
+    """Small vocabularies are counted by one bincount over all |V|² cells and C = U + U^T; large
+    ones by sorting the pairs of both directions: both give the definition's counts."""
+    from neuraltext.cooccurrence import counts
+
+    monkeypatch.setattr(counts, "DENSE_COUNT_CELLS", dense_cells)
+    rng = np.random.default_rng(7)
+    words = [f"w{i}" for i in range(15)]
+    sentences = [list(rng.choice(words, size=rng.integers(1, 20))) for _ in range(60)]
+    vocab = words[:12]
+    C = cooccurrence_matrix(sentences, vocab, 3)
+    assert sp.isspmatrix_csr(C) and C.dtype == np.float64
+    np.testing.assert_array_equal(C.toarray(), _naive_cooccurrence(sentences, vocab, 3))
+
+
 def test_counts_do_not_cross_sentences():
     C = cooccurrence_matrix([["a", "b"], ["c"]], ["a", "b", "c"], window=3).toarray()
     np.testing.assert_array_equal(C, [[0, 1, 0], [1, 0, 0], [0, 0, 0]])
@@ -151,11 +167,34 @@ def test_our_randomized_svd_is_torch_svd_lowrank(corpus):
     """Same algorithm, same random matrix: ours (A and A^T both CSR) equals torch.svd_lowrank."""
     vocab, _ = build_vocabulary(corpus.sentences, min_count=5)
     P = ppmi(cooccurrence_matrix(corpus.sentences, vocab, 5))
-    U1, s1, Vt1 = truncated_svd(P, 20, method="torch", n_oversamples=30, n_iter=3, dtype=torch.float64)
+    U1, s1, Vt1 = truncated_svd(P, 20, method="torch", n_oversamples=30, n_iter=3, dtype=torch.float64,
+                                normalizer="qr")
     U2, s2, Vt2 = truncated_svd(P, 20, method="torch_lowrank", n_oversamples=30, n_iter=3, dtype=torch.float64)
     np.testing.assert_allclose(s1, s2, rtol=1e-10)
     np.testing.assert_allclose(U1, U2, atol=1e-8)
     np.testing.assert_allclose(Vt1, Vt2, atol=1e-8)
+
+
+def test_lu_normaliser_spans_the_same_columns_and_gives_the_same_svd(corpus):
+    """The LU basis (scikit-learn's power-iteration normaliser, our default) is P @ L of Y = P L U
+    and spans Y's columns; the SVD it gives equals the QR-normalised one (torch.svd_lowrank's)."""
+    from neuraltext.cooccurrence.svd import _lu_basis
+
+    Y = torch.randn(50, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    P, L, _ = torch.linalg.lu(Y)
+    B = _lu_basis(Y)
+    torch.testing.assert_close(B, P @ L)
+    Q = torch.linalg.qr(B).Q
+    torch.testing.assert_close(Q @ (Q.T @ Y), Y)                 # Y lies in span(B)
+    vocab, _ = build_vocabulary(corpus.sentences, min_count=5)
+    X = ppmi(cooccurrence_matrix(corpus.sentences, vocab, 5))
+    U1, s1, Vt1 = truncated_svd(X, 20, method="torch", n_oversamples=30, n_iter=3, dtype=torch.float64)
+    U2, s2, Vt2 = truncated_svd(X, 20, method="torch", n_oversamples=30, n_iter=3, dtype=torch.float64,
+                                normalizer="qr")
+    np.testing.assert_allclose(s1, s2, rtol=1e-8)
+    np.testing.assert_allclose(np.abs(U1[:, :10]), np.abs(U2[:, :10]), atol=1e-6)
+    with pytest.raises(ValueError, match="normalizer must be 'qr'.*or 'lu'.*got 'svd'"):
+        truncated_svd(X, 5, method="torch", normalizer="svd")
 
 
 def test_dense_svd_of_a_known_matrix():

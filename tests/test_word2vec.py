@@ -477,6 +477,7 @@ def test_kernel_step_is_the_chapters_sgd_step():
     prob, alias = (t.numpy() for t in alias_table(p))
     ids, sent = np.array([centre, context]), np.zeros(2, np.int64)
     losses, counts = np.zeros(4), np.zeros(4, np.int64)
+    kernel.compile_kernels()
     w_in, w_out = W_in.numpy().copy(), W_out.numpy().copy()
     runs = kernel.sgns_job(w_in, w_out, ids, sent, 0, 1, 1, k, prob, alias, lr, 7, 16, losses, counts,
                            kernel.SIGMOID_TABLE, kernel.NEG_LOG_SIGMOID_TABLE)
@@ -495,6 +496,7 @@ def test_kernel_sigmoid_tables_match_the_formulas():
     pytest.importorskip("numba")
     from neuraltext.fast import word2vec_kernel as kernel
 
+    kernel.compile_kernels()
     z = np.linspace(-8, 8, 2001).astype(np.float32)
     s = np.array([kernel.sigmoid(x, kernel.SIGMOID_TABLE) for x in z])
     nls = np.array([kernel.neg_log_sigmoid(x, kernel.NEG_LOG_SIGMOID_TABLE) for x in z])
@@ -537,7 +539,7 @@ def test_engine_choice_and_errors(monkeypatch):
         assert Word2Vec(epochs=1, dim=8).fit(small, show_progress=False).engine_ == "numba"
         with pytest.raises(ValueError, match="engine='numba' trains skip-gram on the CPU; got sg=False"):
             Word2Vec(sg=False, engine="numba").fit(small, show_progress=False)
-    monkeypatch.setattr(kernel, "numba", None)          # as if numba were not installed
+    monkeypatch.setattr(kernel, "available", lambda: False)   # as if numba were not installed
     assert Word2Vec(epochs=1, dim=8).fit(small, show_progress=False).engine_ == "torch"
     with pytest.raises(ImportError, match="engine='numba' needs numba"):
         Word2Vec(engine="numba").fit(small, show_progress=False)
@@ -553,7 +555,18 @@ def test_the_package_imports_and_trains_without_numba():
             "from neuraltext.data import synthetic_corpus\n"
             "from neuraltext.word2vec import Word2Vec\n"
             "m = Word2Vec(epochs=1, dim=8).fit(synthetic_corpus(5_000, seed=1), show_progress=False)\n"
-            "print(m.engine_)\n")
+            "print(m.engine_, sys.modules.get('numba') is not None)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "torch"
+    assert out.stdout.strip().splitlines()[-1] == "torch False"
+
+
+def test_numba_is_not_imported_with_the_package():
+    """numba (~0.4 s to import) loads when the kernel first trains, not on `import neuraltext.word2vec`."""
+    import subprocess
+    import sys
+
+    code = "import sys, neuraltext.word2vec, neuraltext.fast; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"

@@ -44,8 +44,22 @@ def _to_torch_csr(X: sp.csr_matrix, device, dtype) -> torch.Tensor:
                                        torch.from_numpy(X.data).to(dtype), size=X.shape, device=device)
 
 
+def _orthonormal_basis(Y: torch.Tensor) -> torch.Tensor:
+    """``orth(Y)``: an orthonormal basis of the columns of ``Y`` (``Q`` of its QR decomposition)."""
+    return torch.linalg.qr(Y).Q
+
+
+def _lu_basis(Y: torch.Tensor) -> torch.Tensor:
+    """A well-conditioned basis of the columns of ``Y``, not orthonormal: ``P L`` of ``Y = P L U``
+    (scikit-learn's ``power_iteration_normalizer="LU"``). It spans what ``Y`` spans, which is all a
+    power iteration needs, at a fraction of a QR's cost."""
+    P, L, _ = torch.linalg.lu(Y)
+    return L.index_select(0, P.argmax(dim=1))        # P @ L: row i of P L is row argmax_j P[i, j] of L
+
+
 def randomized_svd(A: torch.Tensor, At: torch.Tensor, q: int, n_iter: int,
-                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   generator: torch.Generator | None = None,
+                   normalizer: str = "qr") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Randomised SVD (Halko, Martinsson and Tropp 2011, Algorithm 4.4), in torch.
 
     The steps of ``torch.svd_lowrank``, given ``A`` *and* its transpose ``At`` (both CSR or dense):
@@ -56,27 +70,39 @@ def randomized_svd(A: torch.Tensor, At: torch.Tensor, q: int, n_iter: int,
     1. sample the range of ``A``: ``Q = orth(A R)`` with a Gaussian ``R`` of ``q`` columns;
     2. power iterations sharpen it: ``Q = orth(A orth(A^T Q))``, ``n_iter`` times;
     3. project and decompose the small matrix: ``B = Q^T A = (A^T Q)^T = U_B S V^T``, ``U = Q U_B``.
+
+    ``normalizer="lu"`` keeps the bases of the power iterations well conditioned with an LU
+    decomposition instead of a QR, as scikit-learn's ``TruncatedSVD`` does (the last basis is still
+    orthonormalised by QR): same span, same result up to rounding, and on the CPU the 13 QRs were
+    most of the time (1407 x 300: QR 59 ms, LU 3 ms, a CSR product 30 ms, one thread).
     """
+    if normalizer not in ("qr", "lu"):
+        raise ValueError(f"normalizer must be 'qr' (torch.svd_lowrank's) or 'lu' (scikit-learn's), got {normalizer!r}")
+    basis = _orthonormal_basis if normalizer == "qr" else _lu_basis
     n = A.shape[1]
     R = torch.randn(n, q, dtype=A.dtype, device=A.device, generator=generator)
-    Q = torch.linalg.qr(A @ R).Q                      # (m, q)
-    for _ in range(n_iter):
-        Q = torch.linalg.qr(At @ Q).Q                 # (n, q)
-        Q = torch.linalg.qr(A @ Q).Q                  # (m, q)
+    Q = basis(A @ R)                                  # (m, q)
+    for i in range(n_iter):
+        Q = basis(At @ Q)                             # (n, q)
+        Q = (basis if i < n_iter - 1 else _orthonormal_basis)(A @ Q)   # (m, q)
+    if n_iter == 0 and normalizer == "lu":
+        Q = _orthonormal_basis(Q)
     B = (At @ Q).mT                                   # (q, n) = Q^T A
     U_B, S, Vh = torch.linalg.svd(B, full_matrices=False)
     return Q @ U_B, S, Vh.mT
 
 
 def truncated_svd(X, k: int, method: str = "torch", n_oversamples: int = 200, n_iter: int = 6,
-                  seed: int = 0, device=None, dtype=torch.float32, cpu_threads: int | None = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  seed: int = 0, device=None, dtype=torch.float32, cpu_threads: int | None = 1,
+                  normalizer: str = "lu") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``k`` largest singular triplets of ``X`` (sparse or dense), as NumPy ``U, s, Vt``.
 
     ``s`` is in decreasing order and signs follow :func:`svd_flip`, whatever the method:
 
     * ``"torch"``: :func:`randomized_svd` (the algorithm of ``torch.svd_lowrank``: ``n_iter`` power
       iterations, ``k + n_oversamples`` random vectors) on torch CSR tensors of ``dtype``, on
-      ``device``;
+      ``device``; its power iterations normalised by ``normalizer`` ("lu", scikit-learn's choice and
+      the default, or "qr", torch.svd_lowrank's);
     * ``"torch_lowrank"``: ``torch.svd_lowrank`` itself on a torch CSR tensor (same random matrix
       for the same ``seed``; slower on the CPU, where its transposed sparse products are slow);
     * ``"scipy"``: ``scipy.sparse.linalg.svds`` (ARPACK, iterative, accurate);
@@ -114,7 +140,7 @@ def truncated_svd(X, k: int, method: str = "torch", n_oversamples: int = 200, n_
         device = torch.device(device) if device is not None else torch.device("cpu")
         with _cpu_threads(cpu_threads if device.type == "cpu" else None):
             U, s, Vt = _torch_svd(X, k, method, min(k + n_oversamples, n_rows, n_cols), n_iter, seed,
-                                  device, dtype)
+                                  device, dtype, normalizer)
     U, Vt = svd_flip(np.ascontiguousarray(U), np.ascontiguousarray(Vt))
     return U, s, Vt
 
@@ -142,23 +168,23 @@ def _sklearn_svd(X, k: int, n_oversamples: int, n_iter: int, seed: int):
 
 
 
-def _torch_svd(X, k: int, method: str, q: int, n_iter: int, seed: int, device, dtype):
+def _torch_svd(X, k: int, method: str, q: int, n_iter: int, seed: int, device, dtype, normalizer="lu"):
     """The two torch methods of :func:`truncated_svd`, ``q`` random vectors; NumPy ``U, s, Vt``."""
     if sp.issparse(X):
         X = sp.csr_matrix(X)
         A = _to_torch_csr(X, device, dtype)
     else:
         A = torch.as_tensor(np.asarray(X), dtype=dtype, device=device)
-    U, s, V = _torch_factor(X, A, method, q, n_iter, seed, device, dtype)
+    U, s, V = _torch_factor(X, A, method, q, n_iter, seed, device, dtype, normalizer)
     return (U[:, :k].cpu().double().numpy(), s[:k].cpu().double().numpy(), V[:, :k].T.cpu().double().numpy())
 
 
-def _torch_factor(X, A: torch.Tensor, method: str, q: int, n_iter: int, seed: int, device, dtype):
+def _torch_factor(X, A: torch.Tensor, method: str, q: int, n_iter: int, seed: int, device, dtype, normalizer):
     """The two torch methods on the torch matrix ``A`` (made from ``X``)."""
     if method == "torch":
         At = _to_torch_csr(X.T.tocsr(), device, dtype) if sp.issparse(X) else A.mT.contiguous()
         gen = torch.Generator(device=device).manual_seed(seed)
-        return randomized_svd(A, At, q, n_iter, generator=gen)
+        return randomized_svd(A, At, q, n_iter, generator=gen, normalizer=normalizer)
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)  # svd_lowrank draws its random matrix from the global generator
     try:

@@ -35,19 +35,19 @@ import torch
 from neuraltext.fast.word2vec import _loss_history, alias_table
 from neuraltext.utils import progress
 
-try:  # numba is optional (preinstalled on Colab); without it the PyTorch path trains
-    import numba
-except ImportError:  # pragma: no cover - exercised by the fallback test with a blocked import
-    numba = None
-
-__all__ = ["available", "sgns_job", "train"]
+__all__ = ["available", "compile_kernels", "train"]
 
 JOB_TOKENS = 10_000          # centre positions per job (gensim's batch_words)
 
 
 def available() -> bool:
-    """True when numba is installed, so that the compiled kernel can run."""
-    return numba is not None
+    """True when numba is installed, so that the compiled kernel can run. (numba is optional,
+    preinstalled on Colab; it is imported only when the kernel is first used, not with the package.)"""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 # σ and -log σ read from tables, as the original code and gensim do (``EXP_TABLE``): ``exp`` and
@@ -64,18 +64,13 @@ NEG_LOG_SIGMOID_TABLE = np.log1p(np.exp(-_centres)).astype(np.float32)
 _A, _C = 25214903917, 11
 
 
-def _bin(z):
-    """The table bin of ``z`` in [-MAX_Z, MAX_Z)."""
-    return int((z + MAX_Z) * (TABLE_SIZE / (2 * MAX_Z)))
-
-
 def _sigmoid(z, table):
-    """σ(z) from the table."""
+    """σ(z) from the table (the bin of ``z`` in [-MAX_Z, MAX_Z))."""
     if z <= -MAX_Z:
         return np.float32(0.0)
     if z >= MAX_Z:
         return np.float32(1.0)
-    return table[_bin(z)]
+    return table[int((z + MAX_Z) * (TABLE_SIZE / (2 * MAX_Z)))]
 
 
 def _neg_log_sigmoid(z, table):
@@ -84,7 +79,7 @@ def _neg_log_sigmoid(z, table):
         return -z
     if z >= MAX_Z:
         return np.float32(0.0)
-    return table[_bin(z)]
+    return table[int((z + MAX_Z) * (TABLE_SIZE / (2 * MAX_Z)))]
 
 
 def _sgns_job(W_in, W_out, ids, sent, lo, hi, window, negative, prob, alias, lr, seed, block,
@@ -144,14 +139,20 @@ def _sgns_job(W_in, W_out, ids, sent, lo, hi, window, negative, prob, alias, lr,
     return run
 
 
-# compiled once per machine (cache=True writes it beside this file); nogil: threads run it at once
-if numba is not None:
-    _jit = numba.njit(nogil=True, fastmath=True, cache=True)
-    _bin = _jit(_bin)
-    sigmoid, neg_log_sigmoid = _jit(_sigmoid), _jit(_neg_log_sigmoid)
-    sgns_job = _jit(_sgns_job)
-else:
-    sigmoid, neg_log_sigmoid, sgns_job = _sigmoid, _neg_log_sigmoid, None
+# The compiled functions, set by compile_kernels() on first use (_sgns_job calls the two σ ones).
+sigmoid = neg_log_sigmoid = sgns_job = None
+
+
+def compile_kernels() -> None:
+    """Compile the kernel and its σ functions with numba (once per machine: ``cache=True`` keeps the
+    machine code beside this file; later processes load it). ``nogil``: threads run it at once."""
+    global sigmoid, neg_log_sigmoid, sgns_job
+    if sgns_job is None:
+        import numba
+
+        jit = numba.njit(nogil=True, fastmath=True, cache=True)
+        sigmoid, neg_log_sigmoid = jit(_sigmoid), jit(_neg_log_sigmoid)
+        sgns_job = jit(_sgns_job)
 
 
 def train(W_in: torch.Tensor, W_out: torch.Tensor, ids: np.ndarray, sentence_ids: np.ndarray,
@@ -163,6 +164,7 @@ def train(W_in: torch.Tensor, W_out: torch.Tensor, ids: np.ndarray, sentence_ids
     if not available():
         raise ImportError("the compiled word2vec kernel needs numba (pip install numba); "
                           "or use engine='torch'")
+    compile_kernels()
     if W_in.device.type != "cpu" or W_in.dtype != torch.float32:
         raise ValueError(f"the compiled kernel trains float32 CPU tables, got {W_in.dtype} on {W_in.device}")
     if not cfg.sg:
