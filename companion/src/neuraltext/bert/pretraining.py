@@ -39,32 +39,41 @@ def mask_tokens(input_ids: torch.Tensor, mask_id: int, special_ids: Sequence[int
                 p: float = 0.15, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT's 80/10/10 masking. Returns ``(inputs, labels)``, both ``(B, T)``: ``labels`` holds the
     original id where a token was chosen and -100 elsewhere. ``special_ids`` (padding, [CLS], [SEP],
-    [MASK], unknown ...) are never chosen, nor drawn as random replacements."""
+    [MASK], unknown ...) are never chosen, nor drawn as random replacements.
+
+    Everything is drawn on the generator's device (the ids' device without a generator) and nothing is
+    read back to the host: no per-step wait on a GPU. A CPU generator gives the same masks everywhere."""
     if not 0.0 < p < 1.0:
         raise ValueError(f"p must be in (0, 1), got {p}")
     if input_ids.dim() != 2:
         raise ValueError(f"input_ids must be (B, T), got {tuple(input_ids.shape)}")
     device = input_ids.device
-    specials = torch.as_tensor(list(special_ids), dtype=input_ids.dtype, device=device)
-    if mask_id not in set(int(i) for i in specials):
-        specials = torch.cat([specials, torch.tensor([mask_id], dtype=input_ids.dtype, device=device)])
-    eligible = ~torch.isin(input_ids, specials)  # (B, T): ordinary tokens only
+    draw_on = generator.device if generator is not None else device
+    special = sorted({int(i) for i in special_ids} | {int(mask_id)})  # Python ints: no device reads
+    eligible = ~torch.isin(input_ids, torch.tensor(special, dtype=input_ids.dtype, device=device))  # (B, T)
 
-    def uniform():  # drawn on the CPU with the generator so that a seed gives the same masks anywhere
-        return torch.rand(input_ids.shape, generator=generator).to(device)
+    def uniform():
+        return torch.rand(input_ids.shape, generator=generator, device=draw_on).to(device)
 
     chosen = eligible & (uniform() < p)  # (B, T): the prediction targets, 15% of ordinary tokens
     labels = torch.where(chosen, input_ids, torch.full_like(input_ids, IGNORE_INDEX))
     u = uniform()  # one draw decides between the three fates of a chosen token
     to_mask = chosen & (u < 0.8)
     to_random = chosen & (u >= 0.8) & (u < 0.9)  # the remaining 10% (u >= 0.9) stay unchanged
-    ordinary = torch.ones(vocab_size, dtype=torch.bool)
-    ordinary[specials.cpu()] = False
-    pool = ordinary.nonzero().squeeze(1)  # ids a random replacement may take
-    random_ids = pool[torch.randint(len(pool), input_ids.shape, generator=generator)].to(device, input_ids.dtype)
     inputs = torch.where(to_mask, torch.full_like(input_ids, mask_id), input_ids)
-    inputs = torch.where(to_random, random_ids, inputs)
+    inputs = torch.where(to_random, _random_ordinary(input_ids.shape, special, vocab_size, generator, draw_on)
+                         .to(device, input_ids.dtype), inputs)
     return inputs, labels
+
+
+def _random_ordinary(shape, special: list[int], vocab_size: int, generator, device) -> torch.Tensor:
+    """Uniform draws among the ordinary ids ``[0, V) minus special`` (sorted): ``r`` uniform in
+    ``[0, V - |special|)``, then the r-th ordinary id is ``r + #{j : special[j] - j <= r}`` (each
+    special at or below it shifts it by one), found with ``searchsorted`` on the device."""
+    special = [s for s in special if 0 <= s < vocab_size]
+    r = torch.randint(vocab_size - len(special), shape, generator=generator, device=device)
+    shift = torch.tensor([s - j for j, s in enumerate(special)], dtype=torch.long, device=device)
+    return r + torch.searchsorted(shift, r, right=True)
 
 
 class NspPair(NamedTuple):
@@ -123,7 +132,8 @@ def encode_pair(vocab, a: Sequence[str], b: Sequence[str] | None, max_len: int) 
 def pretraining_batches(pairs: Sequence[NspPair], vocab, batch_size: int = 32, max_len: int = 48, p: float = 0.15,
                         seed: int = 0) -> Callable[[], Iterator[dict[str, torch.Tensor]]]:
     """A callable giving, at each call (epoch), shuffled padded batches with fresh masks: dicts of
-    ``input_ids``, ``attention_mask``, ``token_type_ids`` (B, T), ``mlm_labels`` (B, T), ``is_next`` (B,)."""
+    ``input_ids``, ``attention_mask``, ``token_type_ids`` (B, T), ``mlm_labels`` (B, T), ``is_next`` (B,)
+    and ``n_masked`` (an int: the number of chosen positions, so that the loss need not ask the device)."""
     encoded = [encode_pair(vocab, pr.a, pr.b, max_len) for pr in pairs]
     is_next = torch.tensor([pr.is_next for pr in pairs])
     specials = [vocab.stoi[t] for t in vocab.specials]
@@ -143,7 +153,8 @@ def pretraining_batches(pairs: Sequence[NspPair], vocab, batch_size: int = 32, m
                 seg[r, :len(encoded[i][1])] = torch.tensor(encoded[i][1])
             inputs, labels = mask_tokens(ids, vocab.mask_id, specials, len(vocab), p, generator)
             yield {"input_ids": inputs, "attention_mask": (ids != vocab.pad_id).long(), "token_type_ids": seg,
-                   "mlm_labels": labels, "is_next": is_next[idx]}
+                   "mlm_labels": labels, "is_next": is_next[idx],
+                   "n_masked": int((labels != IGNORE_INDEX).sum())}  # counted here, on the CPU
 
     return batches
 
@@ -152,12 +163,19 @@ def pretraining_loss(model: BertForPreTraining, batch: dict[str, torch.Tensor]) 
     """L = L_MLM + L_NSP on one batch of :func:`pretraining_batches` (the loss for ``neuraltext.training.loop``).
 
     The MLM head runs on the chosen positions only (as BERT's own code gathers them): the same loss
-    as ``mlm_loss(model(...)[0], labels)`` without computing V logits at the other 85% of positions."""
+    as ``mlm_loss(model(...)[0], labels)`` without computing V logits at the other 85% of positions.
+    Their number comes with the batch (``n_masked``), so gathering them needs no host wait: a stable
+    sort puts the chosen positions first. Without it, a boolean index (one wait) finds them. A batch
+    with no chosen position has L_MLM = 0 (see :func:`~neuraltext.bert.model.mlm_loss`)."""
     out = model.bert(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
-    labels = batch["mlm_labels"]
-    chosen = labels != IGNORE_INDEX  # (B, T)
-    mlm_logits = model.mlm(out.last_hidden_state[chosen])  # (M, V): M chosen positions
-    return mlm_loss(mlm_logits, labels[chosen]) + nsp_loss(model.nsp(out.pooler_output), batch["is_next"])
+    h, labels = out.last_hidden_state.flatten(0, 1), batch["mlm_labels"].flatten()  # (B T, H), (B T,)
+    chosen = labels != IGNORE_INDEX
+    if "n_masked" in batch:
+        where = torch.argsort(chosen.to(torch.uint8), descending=True, stable=True)[:int(batch["n_masked"])]
+    else:
+        where = chosen.nonzero().squeeze(1)
+    mlm_logits = model.mlm(h[where])  # (M, V): M chosen positions
+    return mlm_loss(mlm_logits, labels[where]) + nsp_loss(model.nsp(out.pooler_output), batch["is_next"])
 
 
 @torch.no_grad()

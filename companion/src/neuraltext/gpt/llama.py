@@ -46,7 +46,6 @@ heads, ``d`` = ``d_head``, ``D`` = ``d_model``, ``V`` vocabulary.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +54,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from neuraltext.gpt.model import attention_mask_for
+from neuraltext.gpt.sampling import position_ids_for
+from neuraltext.transformer.model import check_ids
 
 __all__ = ["LlamaConfig", "RMSNorm", "RotaryEmbedding", "SwiGLU", "GroupedQueryAttention", "LlamaBlock",
            "Llama", "config_from_hf", "load_hf_state_dict", "from_pretrained"]
@@ -80,7 +83,18 @@ class LlamaConfig:
     pad_id: int | None = None
 
     def __post_init__(self):
+        for name in ("vocab_size", "d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff", "max_len"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"LlamaConfig.{name} must be an integer >= 1, got {value!r}")
+        for name in ("rope_theta", "rms_eps"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                raise ValueError(f"LlamaConfig.{name} must be a finite number > 0, got {value!r}")
         self.d_head = self.d_head or self.d_model // self.n_heads
+        if isinstance(self.d_head, bool) or not isinstance(self.d_head, int) or self.d_head < 1:
+            raise ValueError(f"LlamaConfig.d_head must be an integer >= 1 (d_model // n_heads unless given), "
+                             f"got {self.d_head!r} (d_model={self.d_model}, n_heads={self.n_heads})")
         if self.n_heads % self.n_kv_heads != 0:
             raise ValueError(f"n_heads={self.n_heads} must be a multiple of n_kv_heads={self.n_kv_heads}")
         if self.d_head % 2 != 0:
@@ -165,11 +179,13 @@ class GroupedQueryAttention(nn.Module):
         self.W_o = nn.Linear(self.h * self.d, cfg.d_model, bias=False)
 
     def forward(self, x, cos, sin, mask, past=None):
-        """x (B, T, D); cos/sin (B, T, 1, d); mask: None (plain causal), or bool (B, 1, T, S), True = may
+        """x (B, T, D); cos/sin (B, T, 1, d); mask: None (plain causal), or bool (B, 1, T, S) or (T, S), True = may
         attend; past: (k, v) each (B, g, S_past, d) or None. Returns (output (B, T, D), (k, v) (B, g, S, d))."""
         B, T, _ = x.shape
         h, g = self.h, self.g
         qkv = self.W_qkv(x).view(B, T, h + 2 * g, self.d)  # (B, T, h+2g, d): all heads of q, then k, then v
+        # the tables in the compute dtype (bfloat16 under autocast), so that k and the cache stay in it
+        cos, sin = cos.to(qkv.dtype), sin.to(qkv.dtype)
         qk = RotaryEmbedding.rotate(qkv[:, :, : h + g], cos, sin)  # q and k turned in one go (B, T, h+g, d)
         q, k = qk[:, :, :h].transpose(1, 2), qk[:, :, h:].transpose(1, 2)  # (B, h, T, d), (B, g, T, d)
         v = qkv[:, :, h + g:].transpose(1, 2)  # (B, g, T, d)
@@ -240,17 +256,15 @@ class Llama(nn.Module):
                 raise ValueError(f"attention_mask must have shape (B, S_past + T) = ({B}, {S}), "
                                  f"got {tuple(attention_mask.shape)}")
             attention_mask = attention_mask.bool()
-        if position_ids is None:
-            if attention_mask is not None:  # left padding: count real tokens only
-                position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, S_past:]
-            else:
-                position_ids = torch.arange(S_past, S, device=input_ids.device).expand(B, T)
+        if position_ids is None:  # left padding: count real tokens only (cumsum(mask) - 1)
+            position_ids = position_ids_for(attention_mask, B, T, S_past, input_ids.device)
         elif tuple(position_ids.shape) != (B, T):
             raise ValueError(f"position_ids must have shape (B, T) = ({B}, {T}), got {tuple(position_ids.shape)}")
+        check_ids("input_ids", input_ids, self.config.vocab_size)
 
         x = self.tok_emb(input_ids)  # (B, T, D)
         cos, sin = self.rope.tables(position_ids, x.dtype, S)  # (B, T, 1, d), shared by every layer
-        mask = self._mask(attention_mask, B, T, S, x.device)
+        mask = attention_mask_for(attention_mask, B, T, S, x.device)  # None: plain causal (or one new token)
         present = []
         for block, layer_past in zip(self.blocks, past):
             x, kv = block(x, cos, sin, mask, layer_past)
@@ -259,20 +273,6 @@ class Llama(nn.Module):
         if logits_to_keep > 0:
             x = x[:, -logits_to_keep:]
         return self.lm_head(x), present  # (B, T, V)
-
-    @staticmethod
-    def _mask(attention_mask, B: int, T: int, S: int, device) -> torch.Tensor | None:
-        """bool (B, 1, T, S), True = may attend: key j <= query i (causal), and key j is a real token.
-        None when plain causal attention is enough (no padding; no cache or a single new token)."""
-        if attention_mask is None and (T == 1 or S == T):
-            return None
-        i = torch.arange(S - T, S, device=device)[:, None]  # absolute positions of the queries
-        j = torch.arange(S, device=device)[None, :]
-        allowed = (j <= i)[None, None]  # (1, 1, T, S)
-        if attention_mask is not None:
-            # a padding query would see no key at all (a row of -inf gives NaN): let it see itself
-            allowed = allowed & attention_mask[:, None, None, :] | (j == i)[None, None]
-        return allowed.expand(B, 1, T, S)
 
     @property
     def device(self) -> torch.device:
@@ -364,26 +364,17 @@ def _folder(name_or_path: str) -> Path:
     return Path(snapshot_download(resolved.path, allow_patterns=["*.json", "*.safetensors", "*.jinja", "*.model"]))
 
 
-class _Checkpoint:
-    """The tensors of *.safetensors files, each read from disk only when popped: the loader then holds
-    one tensor at a time besides the model (``load_file`` would hold a second copy of every weight)."""
+def _read_config(path: Path) -> LlamaConfig:
+    """config.json -> :class:`LlamaConfig`, every problem raised as one error naming the file."""
+    from neuraltext.weights.files import read_config_json
 
-    def __init__(self, files):
-        from safetensors import safe_open
-
-        self._files = [safe_open(str(f), framework="pt") for f in files]
-        self._where = {k: f for f in self._files for k in f.keys()}
-
-    def __contains__(self, key) -> bool:
-        return key in self._where
-
-    def __iter__(self):
-        return iter(list(self._where))
-
-    def pop(self, key, *default):
-        if key not in self._where and default:
-            return default[0]
-        return self._where.pop(key).get_tensor(key)
+    hf = read_config_json(path)
+    try:
+        return config_from_hf(hf)
+    except KeyError as err:
+        raise ValueError(f"{path}: config.json lacks the key {err.args[0]!r}") from None
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: {err}") from None
 
 
 def from_pretrained(name_or_path: str = "smollm2-135m-instruct", device: Any = None,
@@ -397,12 +388,14 @@ def from_pretrained(name_or_path: str = "smollm2-135m-instruct", device: Any = N
     """
     from transformers import AutoTokenizer
 
+    from neuraltext.weights.files import LazySafetensors
+
     folder = _folder(name_or_path)
-    cfg = config_from_hf(json.loads((folder / "config.json").read_text()))
+    cfg = _read_config(folder / "config.json")
     files = sorted(folder.glob("*.safetensors"))
     if not files:
         raise FileNotFoundError(f"{folder} has no *.safetensors weights (found {sorted(os.listdir(folder))})")
-    sd = _Checkpoint(files)
+    sd = LazySafetensors(files)
     with torch.device("meta"):  # no memory, no random initialisation: the checkpoint's tensors are taken over
         model = Llama(cfg)
     model.rope = RotaryEmbedding(cfg.d_head, cfg.rope_theta, cfg.max_len)  # the tables, for real

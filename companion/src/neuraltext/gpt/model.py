@@ -43,8 +43,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from neuraltext.transformer.multihead import BACKENDS, attention
-from neuraltext.gpt.sampling import default_position_ids
-from neuraltext.transformer.model import ACTIVATIONS, FeedForward, TransformerConfig
+from neuraltext.gpt.sampling import position_ids_for
+from neuraltext.transformer.model import ACTIVATIONS, FeedForward, TransformerConfig, check_ids
 
 __all__ = ["GPTConfig", "CausalSelfAttention", "Block", "GPT", "attention_mask_for", "gpt_loss"]
 
@@ -91,15 +91,17 @@ class GPTConfig:
 def attention_mask_for(attention_mask: torch.Tensor | None, B: int, T: int, S: int,
                        device: torch.device) -> torch.Tensor | None:
     """The boolean mask (True = may attend) of ``T`` new queries over ``S = S_past + T`` keys:
-    ``(B, 1, T, S)``, or None when plain causal attention over the full sequence is enough.
+    ``(B, 1, T, S)``, ``(T, S)`` without padding, or None when plain causal attention is enough (no
+    padding, and no cache or a single new token: pass ``is_causal=T > 1``). Used by both decoders of
+    the chapter (:class:`GPT`, :class:`neuraltext.gpt.llama.Llama`).
 
     Query ``i`` (absolute column ``S_past + i``) may attend to key ``j`` when ``j <= S_past + i``
     (causal) and key ``j`` is a real token. A padding query attends to itself only: its output is
     never used, but a row with no allowed key would give NaN, which would leak through ``0 * NaN``.
     """
     S_past = S - T
-    if attention_mask is None and S_past == 0:
-        return None  # is_causal=True does it
+    if attention_mask is None and (S_past == 0 or T == 1):
+        return None  # is_causal=True does it (T > 1), or one new token may see every key (T = 1)
     j = torch.arange(S, device=device)
     i_abs = S_past + torch.arange(T, device=device)
     allowed = j[None, :] <= i_abs[:, None]  # (T, S): the causal part
@@ -145,8 +147,8 @@ class CausalSelfAttention(nn.Module):
             k = torch.cat([past[0], k], dim=2)  # (B, h, S, d_head)
             v = torch.cat([past[1], v], dim=2)
         p = self.dropout if self.training else 0.0
-        if mask is None:
-            out = attention(q, k, v, None, p, is_causal=True, backend=self.backend)  # (B, h, T, d_head)
+        if mask is None:  # (one new token after a cache sees every key: no causal mask then)
+            out = attention(q, k, v, None, p, is_causal=T > 1, backend=self.backend)  # (B, h, T, d_head)
         else:
             out = attention(q, k, v, mask, p, backend=self.backend)
         out = out.transpose(1, 2).reshape(B, T, d)  # (B, T, d): heads side by side
@@ -219,12 +221,11 @@ class GPT(nn.Module):
                 f"tokens), got {tuple(attention_mask.shape)}"
             )
         if position_ids is None:
-            if attention_mask is not None:
-                position_ids = default_position_ids(attention_mask)[:, S_past:]
-            else:
-                position_ids = torch.arange(S_past, S_past + T, device=input_ids.device).expand(B, T)
+            position_ids = position_ids_for(attention_mask, B, T, S_past, input_ids.device)
         if position_ids.shape != (B, T):
             raise ValueError(f"position_ids must have shape (B, T) = ({B}, {T}), got {tuple(position_ids.shape)}")
+        check_ids("input_ids", input_ids, self.config.vocab_size)
+        check_ids("position_ids", position_ids, self.config.max_len, "the model's max_len learned positions")
         mask = attention_mask_for(attention_mask, B, T, S_past + T, input_ids.device)
 
         x = self.W_te(input_ids) + self.W_pe(position_ids)  # (B, T, d): x_0

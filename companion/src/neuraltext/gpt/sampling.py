@@ -56,6 +56,7 @@ __all__ = [
     "filter_logits",
     "sample_next",
     "default_position_ids",
+    "position_ids_for",
     "next_token_distribution",
     "top_tokens",
     "generate",
@@ -167,10 +168,23 @@ def _as_generator(generator, device: torch.device) -> torch.Generator | None:
     raise TypeError(f"generator must be None, an int seed or a torch.Generator, got {generator!r}")
 
 
+def _check_logits(logits: torch.Tensor) -> None:
+    """NaN logits have no most probable token (argmax would return an arbitrary id) and no
+    distribution: refuse them, naming the rows. Checked on CPU tensors only (no host wait on a GPU;
+    :func:`generate` checks a GPU's logits once, at the end)."""
+    if logits.device.type == "cpu":
+        bad = torch.isnan(logits).any(-1)
+        if bool(bad.any()):
+            rows = bad.nonzero().flatten().tolist()
+            raise ValueError(f"logits hold NaN in row(s) {rows[:10]}: the model's output is broken (a NaN "
+                             f"weight or input?); no token can be chosen, at any temperature")
+
+
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
                 top_p: float | None = None, generator: torch.Generator | int | None = None) -> torch.Tensor:
     """One token per row from ``logits`` ``(B, V)``: ``(B,)`` long. ``temperature=0`` is greedy
     (the argmax of the raw logits; no randomness is drawn)."""
+    _check_logits(logits)
     if _check_temperature(temperature) == 0.0:
         return logits.argmax(dim=-1)
     probs = torch.softmax(filter_logits(logits, temperature, top_k, top_p).float(), dim=-1)
@@ -183,6 +197,16 @@ def default_position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     """``cumsum(mask) - 1`` clamped at 0: ``(B, S)`` positions that start at 0 at each row's first
     real token (a left-padded row's padding gets position 0; it is masked out anyway)."""
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def position_ids_for(attention_mask: torch.Tensor | None, B: int, T: int, S_past: int,
+                     device: torch.device) -> torch.Tensor:
+    """Position ids ``(B, T)`` of ``T`` new tokens after ``S_past`` cached ones: the last ``T`` columns of
+    :func:`default_position_ids` of the whole ``(B, S_past + T)`` mask, or ``S_past .. S_past + T - 1``
+    without a mask. The default of both decoders' ``forward`` and of :func:`generate`'s cached steps."""
+    if attention_mask is None:
+        return torch.arange(S_past, S_past + T, device=device).expand(B, T)
+    return default_position_ids(attention_mask)[:, S_past:]
 
 
 def _check_inputs(input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
@@ -227,6 +251,35 @@ def top_tokens(probs: torch.Tensor, k: int = 10) -> list[tuple[int, float]]:
 
 
 # -------------------------------------------------------------------------------- generation
+def _check_generate_args(model, input_ids, max_new_tokens, temperature, top_k, top_p, stop_ids, pad_id):
+    """The arguments of :func:`generate`, each refused with its name, value and what is allowed. Token
+    ids are checked against the model's vocabulary when it is known (``model.config.vocab_size``):
+    the prompt with one ``aminmax`` per call, not per step. Returns the stop ids as a sorted list."""
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+    _check_temperature(temperature), _check_top_k(top_k), _check_top_p(top_p)
+    V = getattr(getattr(model, "config", None), "vocab_size", None)
+    allowed = f"a token id in [0, {V}) (the vocabulary)" if isinstance(V, int) else "a token id >= 0"
+    in_vocab = (lambda i: 0 <= i < V) if isinstance(V, int) else (lambda i: i >= 0)
+    if isinstance(pad_id, bool) or not isinstance(pad_id, int) or not in_vocab(pad_id):
+        raise ValueError(f"pad_id must be {allowed} (it is fed to the model, masked), got {pad_id!r}")
+    if stop_ids is None:  # no stop id: generate max_new_tokens tokens
+        stop_ids = ()
+    if isinstance(stop_ids, int) and not isinstance(stop_ids, bool):
+        stop_ids = (stop_ids,)
+    if isinstance(stop_ids, (str, bytes)) or not isinstance(stop_ids, Iterable):
+        raise TypeError(f"stop_ids must be None, a token id or an iterable of token ids, got {stop_ids!r}")
+    stops = list(stop_ids)
+    bad = [s for s in stops if isinstance(s, bool) or not isinstance(s, int) or not in_vocab(s)]
+    if bad:
+        raise ValueError(f"stop_ids must hold token ids ({allowed}), got {bad[0]!r} in {stops!r}")
+    if isinstance(V, int) and input_ids.numel():
+        lo, hi = (int(v) for v in torch.aminmax(input_ids))
+        if lo < 0 or hi >= V:
+            raise ValueError(f"input_ids must hold ids in [0, {V}) (the vocabulary), got {lo if lo < 0 else hi}")
+    return sorted(set(stops))
+
+
 @torch.no_grad()
 def generate(
     model,
@@ -237,7 +290,7 @@ def generate(
     temperature: float = 1.0,
     top_k: int | None = None,
     top_p: float | None = None,
-    stop_ids: Iterable[int] = (),
+    stop_ids: Iterable[int] | int | None = (),
     pad_id: int = 0,
     use_cache: bool = True,
     generator: torch.Generator | int | None = None,
@@ -250,9 +303,9 @@ def generate(
         attention_mask: ``(B, T)``, 1 at real tokens; prompts of different lengths are left-padded.
         temperature: ``T`` of ``softmax(D E_t / T)``; 0 is greedy decoding.
         top_k, top_p: the filters (:func:`top_k_filter`, :func:`top_p_filter`); None = off.
-        stop_ids: a row is finished once it has produced one of these (it is kept in the output);
-            afterwards the row receives ``pad_id`` (a valid token id: it goes through the model,
-            masked out). The loop ends early when every row is finished.
+        stop_ids: token ids (or one id; None = none); a row is finished once it has produced one of
+            them (it is kept in the output); afterwards the row receives ``pad_id`` (a valid token id:
+            it goes through the model, masked out). The loop ends early when every row is finished.
         use_cache: reuse the keys and values of earlier tokens (the KV cache); False recomputes the
             whole sequence at every step (same result, slower; the tests compare the two).
         generator: None (the global RNG), an int seed, or a ``torch.Generator``: a fixed seed gives
@@ -261,31 +314,28 @@ def generate(
 
     Returns:
         ``(B, T + new)`` long, the prompts followed by the new tokens (``new <= max_new_tokens``), or
-        ``(ids, logits)`` with ``return_logits=True``.
+        ``(ids, logits)`` with ``return_logits=True``. NaN logits raise a ValueError (on a GPU, checked
+        once at the end).
     """
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
-    _check_temperature(temperature), _check_top_k(top_k), _check_top_p(top_p)
-    if isinstance(pad_id, bool) or not isinstance(pad_id, int) or pad_id < 0:
-        raise ValueError(f"pad_id must be a token id >= 0 (it is fed to the model, masked), got {pad_id!r}")
+    stops = _check_generate_args(model, input_ids, max_new_tokens, temperature, top_k, top_p, stop_ids, pad_id)
     mask = _check_inputs(input_ids, attention_mask)
     gen = _as_generator(generator, input_ids.device)
-    stops = torch.tensor(sorted(set(int(s) for s in stop_ids)), dtype=torch.long, device=input_ids.device)
-
+    stops = torch.tensor(stops, dtype=torch.long, device=input_ids.device)
     B = input_ids.shape[0]
-    ids, steps = input_ids, []
+    ids, steps, past = input_ids, [], None
     finished = torch.zeros(B, dtype=torch.bool, device=input_ids.device)
-    past = None
+    saw_nan = torch.zeros((), dtype=torch.bool, device=input_ids.device)  # read once, at the end
     # a model that can skip the de-embedding of all but the last position (neuraltext.gpt.llama) is asked to
     extra = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
     for step in range(max_new_tokens):
         if step == 0 or not use_cache:  # the whole sequence (prefill, or no cache at all)
             logits, present = model(ids, attention_mask=mask, position_ids=default_position_ids(mask), **extra)
         else:  # only the last token; the model extends its cache
-            position = mask.long().sum(-1, keepdim=True) - 1  # (B, 1): real tokens before it
+            position = position_ids_for(mask, B, 1, mask.shape[1] - 1, mask.device)  # (B, 1)
             logits, present = model(ids[:, -1:], attention_mask=mask, position_ids=position, past=past)
         past = present if use_cache else None
         last = logits[:, -1]  # (B, V): D E_t for the last position
+        saw_nan |= torch.isnan(last).any()
         if return_logits:
             steps.append(last.float())
         token = sample_next(last, temperature, top_k, top_p, gen)  # (B,)
@@ -296,6 +346,9 @@ def generate(
             finished = finished | torch.isin(token, stops)
             if bool(finished.all()):  # one host sync per step, only when there are stop ids
                 break
+    if bool(saw_nan):
+        raise ValueError("the model gave NaN logits during generation: its output is broken (a NaN weight or "
+                         "input?); no token can be chosen")
     if return_logits:
         V = steps[0].shape[-1] if steps else 0
         return ids, (torch.stack(steps, dim=1) if steps else input_ids.new_zeros(B, 0, V, dtype=torch.float))

@@ -15,10 +15,10 @@ from neuraltext.transformer.positions import (sinusoidal_positional_encoding, Si
                                               LearnedPositionalEncoding)
 from neuraltext.transformer.model import (TransformerConfig, FeedForward, EncoderBlock, DecoderBlock,
                                           Transformer, greedy_decode, from_torch_layer, transformer_loss,
-                                          check_token_id)
+                                          check_token_id, check_ids)
 
 __all__ = ["multihead", "positions", "model", "BACKENDS", "scaled_dot_product_attention", "attention",
            "causal_mask", "padding_mask", "MultiHeadAttention", "set_attention_backend", "check_heads",
            "sinusoidal_positional_encoding", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding",
            "TransformerConfig", "FeedForward", "EncoderBlock", "DecoderBlock", "Transformer",
-           "greedy_decode", "from_torch_layer", "transformer_loss", "check_token_id"]
+           "greedy_decode", "from_torch_layer", "transformer_loss", "check_token_id", "check_ids"]

@@ -40,6 +40,7 @@ __all__ = [
     "from_torch_layer",
     "transformer_loss",
     "check_token_id",
+    "check_ids",
 ]
 
 ACTIVATIONS = {
@@ -332,6 +333,18 @@ def check_token_id(name: str, value, vocab_size: int) -> None:
     """``value`` must be an int id in ``[0, vocab_size)``."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < vocab_size:
         raise ValueError(f"{name} must be a token id in [0, {vocab_size}) (the vocabulary), got {value!r}")
+
+
+def check_ids(name: str, ids: torch.Tensor, n: int, allowed: str = "the vocabulary") -> None:
+    """Every id of the tensor ``ids`` in ``[0, n)``, else one error naming ``name``, the offending id and
+    the range (an embedding lookup would raise a bare IndexError). One ``aminmax``, on CPU tensors
+    only: on a GPU reading it back would make the host wait at every forward (there the lookup's
+    device-side assert stops a wrong id; callers that can afford one wait per call check before)."""
+    if ids.device.type != "cpu" or ids.numel() == 0:
+        return
+    lo, hi = (int(v) for v in torch.aminmax(ids))
+    if lo < 0 or hi >= n:
+        raise ValueError(f"{name} must hold ids in [0, {n}) ({allowed}), got {lo if lo < 0 else hi}")
 
 
 #: decoding loops look at the host (``done.all()``) every this many steps, not at every step

