@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from neuraltext.align import dpo_batch_loss, dpo_loss, evaluate_dpo, reference_logps
-from neuraltext.align import (PPOConfig, baseline_advantages, clipped_surrogate, gae, kl_penalized_reward,
-                              train_ppo)
+from neuraltext.align import (PPOConfig, clipped_surrogate, gae, grpo_advantages, group_advantages,
+                              kl_penalized_reward, rloo_advantages, rollout, ppo_update, train_ppo)
 from neuraltext.align import (RewardModel, bradley_terry_loss, evaluate_rewards, last_token_index,
                               pairwise_accuracy, pool_last, reward_loss)
 from neuraltext.align import (IGNORE_INDEX, completion_logps, pack, pair_batch, sft_batch, sft_loss,
@@ -156,8 +156,40 @@ def test_kl_penalized_reward_and_baseline():
     R, kl = kl_penalized_reward(score, logp, ref, torch.tensor([[1.0, 1.0], [1.0, 0.0]]), beta=0.1)
     assert kl.tolist() == pytest.approx([0.5, 1.0])
     assert R.tolist() == pytest.approx([0.95, 1.9])
-    A = baseline_advantages(torch.tensor([1.0, 2.0, 3.0]))
-    assert A.tolist() == pytest.approx([-1.0, 0.0, 1.0])
+
+
+def test_rloo_and_grpo_advantages_by_hand():
+    R = torch.tensor([1.0, 2.0, 3.0, 10.0, 10.0, 16.0])  # two prompts, k = 3 answers each
+    # RLOO: R_i minus the mean of the same prompt's other answers
+    assert rloo_advantages(R, 3).tolist() == pytest.approx([1 - 2.5, 2 - 2.0, 3 - 1.5, 10 - 13, 10 - 13, 16 - 10])
+    # GRPO: (R_i - group mean) / (group std, Bessel, + 1e-4); group 1: mean 2, std 1; group 2: mean 12, std sqrt(12)
+    s2 = math.sqrt(12) + 1e-4
+    assert grpo_advantages(R, 3).tolist() == pytest.approx([-1 / 1.0001, 0.0, 1 / 1.0001, -2 / s2, -2 / s2, 4 / s2])
+    assert group_advantages(R, 3, "grpo").tolist() == grpo_advantages(R, 3).tolist()
+    with pytest.raises(ValueError, match=r"\(n_prompts \* k,\).*got shape \(6,\) and k = 4"):
+        rloo_advantages(R, 4)
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        group_advantages(R, 3, "batch")
+
+
+@pytest.mark.parametrize("fn", [rloo_advantages, grpo_advantages])
+def test_advantages_come_from_the_same_prompts_answers_only(fn):
+    """An easy prompt (all answers score high) does not lower a hard prompt's advantages, and an
+    answer's baseline in RLOO does not contain its own reward."""
+    R = torch.tensor([0.0, 1.0, 0.5, 5.0, 7.0, 6.0])
+    shifted = R.clone()
+    shifted[3:] += 100.0
+    torch.testing.assert_close(fn(shifted, 3)[:3], fn(R, 3)[:3])
+    torch.testing.assert_close(fn(R, 3).view(2, 3).sum(1), torch.zeros(2), atol=1e-5, rtol=0)
+
+
+def test_ppo_config_checks_its_fields():
+    with pytest.raises(ValueError, match="samples_per_prompt must be >= 2"):
+        PPOConfig(samples_per_prompt=1)
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        PPOConfig(baseline="mean")
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        PPOConfig(temperature=0.0)
 
 
 def test_gae_limits():
@@ -177,8 +209,8 @@ def test_ppo_runs_and_records_reward_and_kl():
     ref = GPT(GPTConfig(vocab_size=12, max_len=16, d_model=16, n_heads=2, n_layers=1))
     ref.load_state_dict(policy.state_dict())
     reward = lambda ids, mask: (ids == 7).float().sum(-1)  # noqa: E731  (reward: how many 7s)
-    prompts = lambda step: (torch.full((8, 2), 5), torch.ones(8, 2, dtype=torch.long))  # noqa: E731
-    cfg = PPOConfig(batch_size=8, max_new_tokens=4, lr=1e-2, beta=0.01)
+    prompts = lambda step, n: (torch.full((n, 2), 5), torch.ones(n, 2, dtype=torch.long))  # noqa: E731
+    cfg = PPOConfig(batch_size=4, samples_per_prompt=2, max_new_tokens=4, lr=1e-2, beta=0.01)
     hist = train_ppo(policy, ref, reward, prompts, cfg, steps=15, eos_id=3)
     assert len(hist.reward) == 15 and all(math.isfinite(x) for x in hist.kl)
     assert sum(hist.reward[-5:]) > sum(hist.reward[:5])  # the reward rises on this trivial task
@@ -190,6 +222,105 @@ def test_clipped_surrogate_rejects_a_clip_eps_outside_0_1(clip_eps):
     z = torch.zeros(1, 2)
     with pytest.raises(ValueError, match=r"clip_eps must be a number in \(0, 1\), got"):
         clipped_surrogate(z, z, torch.ones(1), torch.ones(1, 2), clip_eps)
+
+
+def test_every_ppo_config_field_is_read(monkeypatch):
+    """A config whose every field differs from the default reaches the call that uses it."""
+    import dataclasses
+    import neuraltext.align.ppo as ppo_module
+
+    cfg = PPOConfig(batch_size=3, samples_per_prompt=5, baseline="grpo", max_new_tokens=3, temperature=0.7,
+                    beta=0.3, clip_eps=0.15, ppo_epochs=3, lr=2e-3, max_grad_norm=0.5)
+    defaults = PPOConfig()
+    assert all(getattr(cfg, f.name) != getattr(defaults, f.name) for f in dataclasses.fields(PPOConfig))
+    seen: dict[str, list] = {}
+
+    def spy(name, fn, *keys):
+        def wrapped(*args, **kwargs):
+            seen.setdefault(name, []).append((args, kwargs))
+            return fn(*args, **kwargs)
+        monkeypatch.setattr(ppo_module, name, wrapped)
+
+    for name in ("generate", "kl_penalized_reward", "group_advantages", "clipped_surrogate"):
+        spy(name, getattr(ppo_module, name))
+    norms = []
+    real_clip = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda params, n: norms.append(n) or real_clip(params, n))
+    asked, scored = [], []
+    policy, ref = tiny_gpt(0).float(), tiny_gpt(0).float()
+
+    def prompts(step, n):
+        asked.append(n)
+        return torch.arange(5, 5 + n)[:, None].repeat(1, 2), torch.ones(n, 2, dtype=torch.long)  # n different
+
+    def reward(ids, mask):
+        scored.append(ids[:, 0].clone())
+        return torch.zeros(ids.shape[0])
+
+    train_ppo(policy, ref, reward, prompts, cfg, steps=1, eos_id=3)
+    assert asked == [3]  # batch_size prompts ...
+    # ... each answered samples_per_prompt times, its answers consecutive (the baseline's groups)
+    assert scored[0].tolist() == [5] * 5 + [6] * 5 + [7] * 5
+    (_, gen_kw), = seen["generate"]
+    assert gen_kw["max_new_tokens"] == 3 and gen_kw["temperature"] == 0.7
+    assert seen["kl_penalized_reward"][0][0][-1] == 0.3
+    assert seen["group_advantages"][0][0][1:] == (5, "grpo")
+    assert len(seen["clipped_surrogate"]) == 3 and all(a[-1] == 0.15 for a, _ in seen["clipped_surrogate"])
+    assert norms == [0.5] * 3
+
+
+def test_ppo_runs_dropout_free_so_the_first_ratio_is_one():
+    """Sampling, pi_old and the update all run with dropout off: before the first step of an update
+    rho = 1 exactly (no clipped token, loss = -mean A), although the policy was in train mode with
+    dropout 0.5; old log-probs equal the eval-mode ones; the caller's modes come back."""
+    torch.manual_seed(0)
+    cfg_model = GPTConfig(vocab_size=20, max_len=32, d_model=16, n_heads=2, n_layers=2, dropout=0.5)
+    policy, ref = GPT(cfg_model).double(), GPT(cfg_model).double()
+    policy.train(), ref.train()
+    cfg = PPOConfig(batch_size=4, samples_per_prompt=2, max_new_tokens=5, ppo_epochs=1, lr=1e-9)
+    ids, mask = torch.full((8, 3), 5), torch.ones(8, 3, dtype=torch.long)
+    ro = rollout(policy, ref, lambda i, m: torch.arange(i.shape[0], dtype=torch.double), ids, mask, cfg, eos_id=3,
+                 generator=torch.Generator().manual_seed(0))
+    assert policy.training and ref.training  # modes restored
+    policy.eval()
+    again = completion_logps(policy, ro.input_ids, ro.attention_mask, ro.completion_mask, per_token=True)
+    torch.testing.assert_close(ro.old_logps, again)
+    policy.train()
+    ro.advantages = group_advantages(ro.rewards, 2)
+    stats = ppo_update(policy, torch.optim.SGD(policy.parameters(), lr=0.0), ro, cfg)
+    assert stats["clip_fraction"].item() == 0.0
+    assert stats["loss"].item() == pytest.approx(-ro.advantages.mean().item(), abs=1e-12)
+    assert policy.training
+
+
+def test_reference_and_evaluations_run_in_eval_mode_and_restore_it():
+    """With dropout on, the frozen reference's log-probs and the held-out evaluations are the
+    eval-mode (deterministic) numbers, and a model in train mode stays in train mode."""
+    from neuraltext.align import policy_report
+
+    torch.manual_seed(0)
+    cfg_model = GPTConfig(vocab_size=20, max_len=32, d_model=16, n_heads=2, n_layers=2, dropout=0.5)
+    policy, ref = GPT(cfg_model).double(), GPT(cfg_model).double()
+    policy.load_state_dict(ref.state_dict())
+    batch = pair_batch([[5, 6], [7]], [[8, 9], [10]], [[11], [12, 13]], pad_id=PAD)
+    ref.train()
+    with_ref = reference_logps(ref, batch)
+    ref.eval()
+    torch.testing.assert_close(with_ref["ref_logps"], completion_logps(ref, batch["input_ids"], batch["attention_mask"],
+                                                                       batch["completion_mask"]))
+    policy.train()
+    assert evaluate_dpo(policy, [with_ref])["loss"] == pytest.approx(math.log(2), abs=1e-9)  # policy == ref
+    assert policy.training
+    rm = RewardModel(GPT(cfg_model), 16).double().train()
+    first, second = evaluate_rewards(rm, [batch]), evaluate_rewards(rm, [batch])
+    assert first == second and rm.training
+    data = preference_data(n_train=8, n_test=8, seed=0)
+    vocab = Vocab.build([t.split() for t in data.texts()], specials=("<pad>", "<unk>", "<s>", "</s>", "<mask>",
+                                                                      "<user>", "<assistant>"))
+    model = GPT(GPTConfig(vocab_size=len(vocab), max_len=48, d_model=16, n_heads=2, n_layers=1, dropout=0.5)).train()
+    row = policy_report(model, model, vocab, data.test, data.test_prompts[:2], lambda i, m: torch.ones(i.shape[0]),
+                        samples_per_prompt=2, max_new_tokens=4)
+    assert row["reward margin"] == 0.0 and row["KL to reference"] == 0.0 and model.training
 
 
 # ------------------------------------------------------------------------------------------ DPO

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import torch
 
-from neuraltext.align.ppo import PPOConfig, rollout
+from neuraltext.align.ppo import PPOConfig, eval_mode, rollout
 from neuraltext.align.sft import completion_logps, pair_batch
 from neuraltext.data.preferences import POLITE_OPENERS, PreferencePair, chat_words, judge
 from neuraltext.gpt.sampling import pad_left
@@ -68,14 +68,15 @@ def sample_answers(policy, ref, vocab, prompts: Sequence[str], reward_fn=None, m
 @torch.no_grad()
 def policy_report(policy, ref, vocab, pairs: Sequence[PreferencePair], prompts: Sequence[str], reward_fn,
                   beta: float = 0.1, samples_per_prompt: int = 4, max_new_tokens: int = 16, seed: int = 0) -> dict:
-    """The comparison table's row for one policy (see the module docstring)."""
-    policy.eval()
+    """The comparison table's row for one policy (see the module docstring); in eval mode, the
+    caller's modes restored after."""
     device = next(policy.parameters()).device
     lp, ref_lp = [], []
-    for b in encode_pairs(vocab, list(pairs), device=device):
-        args = (b["input_ids"], b["attention_mask"], b["completion_mask"])
-        lp.append(completion_logps(policy, *args))
-        ref_lp.append(completion_logps(ref, *args))
+    with eval_mode(policy, ref):
+        for b in encode_pairs(vocab, list(pairs), device=device):
+            args = (b["input_ids"], b["attention_mask"], b["completion_mask"])
+            lp.append(completion_logps(policy, *args))
+            ref_lp.append(completion_logps(ref, *args))
     lp, ref_lp = torch.cat([x.view(2, -1) for x in lp], 1), torch.cat([x.view(2, -1) for x in ref_lp], 1)
     margin = beta * ((lp[0] - ref_lp[0]) - (lp[1] - ref_lp[1]))
     many = [p for p in prompts for _ in range(samples_per_prompt)]
