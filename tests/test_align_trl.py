@@ -118,3 +118,20 @@ def test_clipped_surrogate_equals_trl_grpo(tokenizer, tmp_path):
     ours, stats = clipped_surrogate(logp, old, advantages, completion_mask, clip_eps=0.2)
     assert 0 < stats["clip_fraction"] < 1  # both regimes are exercised
     torch.testing.assert_close(ours, theirs, **TOL)
+
+
+def test_chapter_9s_trl_check_is_one_call():
+    """``dpo_loss_vs_trl`` (chapter 9's cell) builds TRL's trainer on the pairs and returns both losses:
+    equal to 1e-5, and different for another beta (the beta reaches both sides)."""
+    from types import SimpleNamespace
+
+    from neuraltext.align.trl_check import dpo_loss_vs_trl
+
+    pairs = [SimpleNamespace(prompt=p, chosen=c.strip(), rejected=r.strip())
+             for p, c, r in zip(PAIRS["prompt"], PAIRS["chosen"], PAIRS["rejected"])]
+    ours, theirs = dpo_loss_vs_trl(pairs, beta=0.1)
+    assert isinstance(ours, float) and ours == pytest.approx(theirs, rel=1e-5, abs=1e-6)
+    ours_b, theirs_b = dpo_loss_vs_trl(pairs, beta=2.0)
+    assert ours_b == pytest.approx(theirs_b, rel=1e-5, abs=1e-6) and abs(ours_b - ours) > 1e-4
+    with pytest.raises(ValueError, match="pairs is empty"):
+        dpo_loss_vs_trl([], beta=0.1)
