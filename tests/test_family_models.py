@@ -33,6 +33,18 @@ def test_per_label_report_by_hand():
     assert list(table.index[:11]) == list(LABELS)
 
 
+def test_micro_macro_f1_returns_micro_then_macro():
+    from neuraltext.family import micro_macro_f1
+
+    y_true = np.zeros((4, 11), dtype=int)
+    y_pred = np.zeros((4, 11), dtype=int)
+    y_true[:, 4] = y_pred[:, 4] = 1   # "j": 4 TP -> F1 1
+    y_true[0, 0] = 1                  # "+": 1 FN -> F1 0; other labels: no example, F1 0
+    micro, macro = micro_macro_f1(y_true, y_pred)
+    assert micro == pytest.approx(2 * 4 / (2 * 4 + 1))  # pooled: TP 4, FN 1
+    assert macro == pytest.approx(1 / 11)
+
+
 def test_per_label_report_rejects_bad_shapes_and_values():
     with pytest.raises(ValueError, match=r"\(n, 11\)"):
         per_label_report(np.zeros((3, 11)), np.zeros((3, 10)))

@@ -15,7 +15,7 @@ from neuraltext.family.data import (VALENCES, SUBJECTS, LABELS, LABEL_NAMES, STU
 from neuraltext.family.classical import (FAMILIES, QUICK_GRIDS, classical_model, predict, evaluate_split,
                                          per_label_report, tfidf_features, embedding_features, FoldResult,
                                          cross_validate, summarise, split_scores, fixed_model, study_layout,
-                                         macro_micro)
+                                         micro_macro_f1)
 from neuraltext.family.finetune import (TopOfEncoder, fine_tune, predict_labels)
 
 __all__ = ["data", "classical", "finetune", "VALENCES", "SUBJECTS", "LABELS", "LABEL_NAMES", "STUDY_SIZES",
@@ -23,5 +23,5 @@ __all__ = ["data", "classical", "finetune", "VALENCES", "SUBJECTS", "LABELS", "L
            "parse_line", "labels_to_code", "to_matrix", "read_family_file", "write_family_file",
            "synthetic_family_sentences", "FAMILIES", "QUICK_GRIDS", "classical_model", "predict",
            "evaluate_split", "per_label_report", "tfidf_features", "embedding_features", "FoldResult",
-           "cross_validate", "summarise", "split_scores", "fixed_model", "study_layout", "macro_micro",
+           "cross_validate", "summarise", "split_scores", "fixed_model", "study_layout", "micro_macro_f1",
            "TopOfEncoder", "fine_tune", "predict_labels"]

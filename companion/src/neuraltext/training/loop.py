@@ -273,74 +273,49 @@ def _total_steps(batches: Any, epochs: int, accumulate: int, max_steps: int | No
     return epochs * math.ceil(len(sized) / accumulate)
 
 
-def train(
-    model: nn.Module,
-    loss_fn: Callable[[nn.Module, Any], torch.Tensor],
-    batches: Iterable[Any] | Callable[[], Iterable[Any]],
-    *,
-    epochs: int = 1,
-    lr: float = 1e-3,
-    optimizer: torch.optim.Optimizer | None = None,
-    scheduler: Any = None,
-    warmup_steps: int = 0,
-    decay: str | None = None,
-    clip_norm: float | None = None,
-    accumulate: int = 1,
-    device: str | torch.device | None = None,
-    amp: bool = False,
-    evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
-    eval_every: int | None = None,
-    max_steps: int | None = None,
-    desc: str = "train",
-    history: TrainHistory | None = None,
-    sync_every: int = 50,
-    checkpoint: str | Path | None = None,
-    checkpoint_every: int | None = None,
-    resume: bool | str | Path = False,
-    seed: int | None = None,
-) -> TrainHistory:
+def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor],
+          batches: Iterable[Any] | Callable[[], Iterable[Any]], *, epochs: int = 1, lr: float = 1e-3,
+          optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None, warmup_steps: int = 0,
+          decay: str | None = None, clip_norm: float | None = None, accumulate: int = 1,
+          device: str | torch.device | None = None, amp: bool = False,
+          evaluate: Callable[[nn.Module], dict[str, float]] | None = None, eval_every: int | None = None,
+          max_steps: int | None = None, desc: str = "train", history: TrainHistory | None = None,
+          sync_every: int = 50, checkpoint: str | Path | None = None, checkpoint_every: int | None = None,
+          resume: bool | str | Path = False, seed: int | None = None) -> TrainHistory:
     """Train ``model`` by gradient descent on ``loss_fn(model, batch)``.
 
     Each step: ``loss = loss_fn(model, batch)`` for ``accumulate`` batches; ``(loss / accumulate)
     .backward()`` for each; if ``clip_norm`` is set, rescale the gradient ``g`` to
     ``g * min(1, clip_norm / ||g||)`` (``clip_grad_norm_``); optimiser step; scheduler step.
+    The module docstring says more on each option (syncing, mixed precision, schedules, resume, DDP).
 
     Args:
-        model: the network; moved to ``device`` (default :func:`neuraltext.utils.get_device`). Under
-            ``torchrun`` it is wrapped in ``DistributedDataParallel`` and ``loss_fn`` receives the
-            wrapper: call ``model(...)`` in ``loss_fn`` (DDP synchronises gradients through forward).
+        model: moved to ``device`` (default :func:`neuraltext.utils.get_device`); under ``torchrun``
+            ``loss_fn`` receives its ``DistributedDataParallel`` wrapper: call ``model(...)`` in it.
         loss_fn: ``(model, batch) -> scalar tensor``; the batch arrives already on the device.
         batches: an iterable of batches, or a zero-argument callable returning a fresh iterable for
-            each epoch (use the callable form for generators, which are exhausted after one pass).
-            A ``DataLoader`` whose sampler has ``set_epoch`` (``DistributedSampler``) gets it called.
-        epochs: passes over ``batches``.
-        lr: learning rate of the default optimiser (AdamW, no weight decay) when ``optimizer`` is None.
-        scheduler: an LR scheduler stepped after every optimiser step; or build one with
-            ``warmup_steps``/``decay`` (see :func:`warmup_schedule`; the run's length is ``max_steps``
-            or ``epochs`` times the number of steps per epoch).
-        clip_norm: maximum global gradient norm, or None for no clipping.
-        accumulate: batches per optimiser step (gradient accumulation); the loss recorded is their mean.
-        amp: mixed precision (see :func:`amp_settings`): bfloat16 autocast on the CPU and on CUDA
-            GPUs with bfloat16, float16 with a ``GradScaler`` on older GPUs.
-        evaluate: optional ``model -> dict`` called (under ``torch.no_grad``, in eval mode, on rank 0)
-            after each epoch (``{"epoch": e, ...}`` in ``history.eval``) and, with ``eval_every=N``,
-            every N optimiser steps (``{"step": s, ...}``).
+            each epoch (generators are exhausted after one pass); a ``DataLoader`` whose sampler has
+            ``set_epoch`` (``DistributedSampler``) gets it called.
+        epochs, lr: passes over ``batches``; the learning rate of the default optimiser (AdamW, no
+            weight decay) when ``optimizer`` is None.
+        scheduler: stepped after every optimiser step; or built from ``warmup_steps``/``decay``
+            (:func:`warmup_schedule`, over ``max_steps`` or ``epochs`` x steps per epoch).
+        clip_norm: maximum global gradient norm, or None. ``accumulate``: batches per optimiser step.
+        amp: mixed precision (:func:`amp_settings`).
+        evaluate: ``model -> dict`` called under ``no_grad`` in eval mode on rank 0 after each epoch
+            (``{"epoch": e, ...}`` in ``history.eval``) and every ``eval_every`` steps (``{"step": s, ...}``).
         max_steps: stop after this many optimiser steps in total (counting those of a resumed run).
         history: continue an earlier history (to train in several calls and keep one curve).
-        sync_every: copy the losses from the device every this many steps (1 = every step, as a
-            debugging aid: a non-finite loss then stops training before its update is applied;
-            otherwise up to ``sync_every - 1`` more steps run before the error).
-        checkpoint: file to save to (rank 0, atomically) every ``checkpoint_every`` steps, at the end
-            of each epoch and at the end.
-        resume: True (from ``checkpoint``, if the file exists) or a path: continue that run exactly.
-            Exact when the batches are a list, a ``DataLoader`` (``DistributedSampler`` or global-RNG
-            shuffling), or a callable that draws its randomness from the global generators; a callable
-            keeping its own generator or epoch counter in a closure restarts from its first epoch.
+        sync_every: copy the losses from the device every this many steps (1: a non-finite loss stops
+            training before its update is applied; otherwise up to ``sync_every - 1`` steps later).
+        checkpoint, checkpoint_every: file saved (rank 0, atomically) every ``checkpoint_every``
+            steps, at the end of each epoch and at the end.
+        resume: True (from ``checkpoint``, if it exists) or a path: continue that run exactly (a
+            callable ``batches`` keeping its own generator in a closure restarts its first epoch).
         seed: if given, :func:`neuraltext.utils.set_seed` first (Python, NumPy, torch).
 
-    Returns:
-        the :class:`TrainHistory` (losses, gradient norms before clipping, learning rates, evals),
-        one entry per step.
+    Returns the :class:`TrainHistory` (losses, gradient norms before clipping, learning rates, evals),
+    one entry per step.
     """
     _check(epochs, clip_norm, sync_every, accumulate, eval_every, checkpoint_every, checkpoint, resume)
     if seed is not None:
@@ -348,15 +323,29 @@ def train(
     loop = _setup(model, loss_fn, batches, epochs=epochs, lr=lr, optimizer=optimizer, scheduler=scheduler,
                   warmup_steps=warmup_steps, decay=decay, clip_norm=clip_norm, accumulate=accumulate,
                   device=device, amp=amp, max_steps=max_steps, history=history, sync_every=sync_every)
+    _resume(loop, checkpoint, resume)
+    start = time.perf_counter()
+    _run_epochs(loop, batches, epochs=epochs, accumulate=accumulate, max_steps=max_steps, evaluate=evaluate,
+                eval_every=eval_every, checkpoint=Path(checkpoint) if checkpoint is not None else None,
+                checkpoint_every=checkpoint_every, desc=desc)
+    model.eval()
+    loop.history.seconds += time.perf_counter() - start
+    return loop.history
+
+
+def _resume(loop: _Loop, checkpoint: str | Path | None, resume: bool | str | Path) -> None:
+    """Load the checkpoint to resume from: ``checkpoint`` when ``resume is True`` and it exists, or ``resume``."""
     resume_from = Path(checkpoint) if resume is True else Path(resume) if resume else None
     if resume_from is not None and (resume is not True or resume_from.is_file()):
         loop.load(load_checkpoint(resume_from, loop.device))
-    checkpoint = Path(checkpoint) if checkpoint is not None else None
-    start = time.perf_counter()
+
+
+def _run_epochs(loop: _Loop, batches: Any, *, epochs: int, checkpoint: Path | None, evaluate: Callable | None,
+                **epoch_kw: Any) -> None:
+    """Epochs from ``loop.epoch`` to ``epochs``, each followed by an evaluation and a checkpoint;
+    stops early when ``max_steps`` (in ``epoch_kw``) is reached."""
     while loop.epoch < epochs:
-        stopped = _run_epoch(loop, batches, epochs=epochs, accumulate=accumulate, max_steps=max_steps,
-                             evaluate=evaluate, eval_every=eval_every, checkpoint=checkpoint,
-                             checkpoint_every=checkpoint_every, desc=desc)
+        stopped = _run_epoch(loop, batches, epochs=epochs, evaluate=evaluate, checkpoint=checkpoint, **epoch_kw)
         if not stopped:
             loop.epoch, loop.batch = loop.epoch + 1, 0
         _evaluate(loop, evaluate, "epoch", loop.epoch + stopped)
@@ -364,9 +353,6 @@ def train(
             _save(loop, checkpoint)
         if stopped:
             break
-    model.eval()
-    loop.history.seconds += time.perf_counter() - start
-    return loop.history
 
 
 def _setup(model: nn.Module, loss_fn: Callable, batches: Any, *, epochs: int, lr: float, optimizer: Any,
