@@ -110,12 +110,31 @@ def test_synthetic_data_has_the_study_size_and_split():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_synthetic_label_frequencies_are_close_to_the_study(seed):
-    """Each label's share of the 1,648 sentences within 0.06 of its share in the study's test set."""
+    """Each label's share of the 1,648 sentences within 0.06 of its share in the study's test set,
+    and the valences in the study's order of frequency (i > + > - > 0)."""
     data = synthetic_family_sentences(seed=seed)
     support = data.support()
     for label in LABELS:
         share, study = support[label] / len(data), STUDY_TEST_SUPPORT[label] / 330
         assert abs(share - study) < 0.06, (label, round(share, 3), round(study, 3))
+    assert support["i"] > support["+"] > support["-"] > support["0"], support
+
+
+def test_synthetic_label_frequencies_average_within_12_percent_of_the_study():
+    """Over three seeds, every label's mean support is within 12% of the study's (- and 0 included:
+    they were swapped once)."""
+    supports = [synthetic_family_sentences(seed=seed).support() for seed in range(3)]
+    for label in LABELS:
+        mean = sum(s[label] for s in supports) / 3 * 330 / STUDY_SIZES["total"]
+        assert abs(mean - STUDY_TEST_SUPPORT[label]) <= 0.12 * STUDY_TEST_SUPPORT[label], (label, mean)
+
+
+def test_neutral_labels_come_mostly_from_neutral_sentences():
+    """Without coder noise there are still at least 2/3 as many neutral labels as with it: the 0 label
+    is mostly the content of the sentence, not injected by the noise."""
+    clean = sum(synthetic_family_sentences(seed=s, label_noise=0.0).support()["0"] for s in range(3))
+    noisy = sum(synthetic_family_sentences(seed=s).support()["0"] for s in range(3))
+    assert clean >= 2 / 3 * noisy, (clean, noisy)
 
 
 def test_synthetic_data_is_seeded():
