@@ -2,6 +2,7 @@
 #   make book   -> _build/html/index.html (executes the notebooks, with a cache)
 #   make test   -> pytest: the companion's unit tests and nbval over every notebook in book/
 #   make bench  -> the benchmark scripts, one table of ratios (against gensim, torch.nn, scikit-learn ...)
+#   make gpu-check -> on a CUDA machine: the GPU path (cuda tests, AMP, DDP, GPU benchmarks), one table
 #   make labs   -> labs/student/: the student notebooks generated from the book's (tools/labs.py)
 # Each one creates .venv on first use.
 
@@ -25,7 +26,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PYDEVD_DISABLE_FILE_VALIDATION ?= 1
 
-.PHONY: all setup book test unit notebooks bench labs clean distclean
+.PHONY: all setup book test unit notebooks bench gpu-check labs clean distclean
 
 all: test
 
@@ -61,6 +62,11 @@ test: $(STAMP)
 # every benchmark in its quick mode (~10 min on 2 cores), one table; results in benchmarks/results/
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+# on a CUDA machine (~8 min): the cuda reference tests, AMP (bf16, fp16) steps of each model family,
+# DDP through torchrun, the GPU benchmarks; one table. Without CUDA it says so and exits 2.
+gpu-check: $(STAMP)
+	$(PY) tools/gpu_check.py
 
 # the student notebooks (exercise bodies blank, solutions removed) generated from book/: labs/student/
 labs: $(STAMP)

@@ -37,6 +37,8 @@ Mixed precision: under ``torch.autocast`` the layer runs in float32 (:func:`lstm
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -171,6 +173,16 @@ def _backward(x, W_xh, W_hh, hs, cs, tcs, acts, mask, d_out, dh, dc, onednn: boo
     return dx, dW_xh, db, dW_hh, dh, dc
 
 
+def _has_autocast(device_type: str) -> bool:
+    """Whether ``device_type`` has autocast at all: the meta device (on which the CPU tests look for
+    tensors made on the wrong device) has none, and cannot even be asked."""
+    return getattr(torch.amp, "is_autocast_available", lambda _: True)(device_type)
+
+
+def _autocast_off(device_type: str):
+    return torch.autocast(device_type, enabled=False) if _has_autocast(device_type) else nullcontext()
+
+
 class LSTMLayerBPTT(torch.autograd.Function):
     """One LSTM layer over T steps, with back-propagation through time written out by hand.
 
@@ -184,7 +196,7 @@ class LSTMLayerBPTT(torch.autograd.Function):
     def forward(ctx, x: Tensor, W_xh: Tensor, b: Tensor, W_hh: Tensor, h0: Tensor, c0: Tensor,
                 mask: Tensor | None):
         ctx.device_type = x.device.type
-        with torch.autocast(ctx.device_type, enabled=False):
+        with _autocast_off(ctx.device_type):
             hs, cs, tcs, acts = _forward(x, W_xh, b, W_hh, h0, c0, mask, _use_onednn(x))
         ctx.save_for_backward(x, W_xh, W_hh, hs, cs, tcs, acts, mask)
         T = x.size(0)
@@ -197,7 +209,7 @@ class LSTMLayerBPTT(torch.autograd.Function):
         d_out = torch.zeros_like(tcs) if d_out is None else d_out
         dh = torch.zeros_like(hs[0]) if d_hT is None else d_hT.clone()
         dc = torch.zeros_like(cs[0]) if d_cT is None else d_cT.clone()
-        with torch.autocast(ctx.device_type, enabled=False):  # backward in the forward's dtype
+        with _autocast_off(ctx.device_type):  # backward in the forward's dtype
             grads = _backward(x, W_xh, W_hh, hs, cs, tcs, acts, mask, d_out, dh, dc,
                               _use_onednn(x), ctx.needs_input_grad[0])
         return (*grads, None)
@@ -214,7 +226,7 @@ def lstm_layer_bptt(x: Tensor, W_xh: Tensor, b: Tensor, W_hh: Tensor, h0: Tensor
     state is a running sum over T steps, and bfloat16 (8 significant bits) would lose digits at each.
     """
     tensors = [x, W_xh, b, W_hh, h0, c0]
-    if torch.is_autocast_enabled(x.device.type):
+    if _has_autocast(x.device.type) and torch.is_autocast_enabled(x.device.type):
         dtype = torch.float32
         for t in tensors:
             dtype = torch.promote_types(dtype, t.dtype)
