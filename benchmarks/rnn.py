@@ -25,16 +25,18 @@ count: on a busy shared machine the one-thread table is the steadier one.
 and prints each one's median time and its ratio to ``torch.nn.LSTM`` (the ATen C++ loop).
 
 What each refinement of step 5 bought, measured in one process against the version before it
-(alternating with ``torch.nn.LSTM``, median of the per-round ratios, 15-20 rounds; x torch.nn.LSTM):
+(alternating with ``torch.nn.LSTM``, median of the per-round ratios, 15-20 rounds; x torch.nn.LSTM's
+time; a markdown table, which the performance appendix prints from here):
 
-  refinement of LSTMLayerBPTT                                          1 thread     2 threads
-  oneDNN products, W_hh pre-arranged once per sequence (the start)       1.24x        1.52-1.55x
-  + tanh as 2 sigmoid(2z) - 1 (one sigmoid over all four gates: the CPU
-    sigmoid is ~3x faster than tanh on (32, 256)), transposed operands
-    of the weight products read as views instead of copied               1.16x        1.42x
-  + in place: the gates computed over the buffer holding W_xh x + b,
-    the backward factors and dL/dpre sharing one buffer (one large
-    temporary instead of ~9)                                             1.08x        1.30x
+| refinement of LSTMLayerBPTT | 1 thread | 2 threads |
+|---|---:|---:|
+| oneDNN products, W_hh pre-arranged once per sequence (the start) | 1.24x | 1.52-1.55x |
+| + tanh as 2 sigmoid(2z) - 1 (one sigmoid for all four gates), transposed operands read as views | 1.16x | 1.42x |
+| + in place: the gates computed over the buffer holding W_xh x + b, one large temporary, not ~9 | 1.08x | 1.30x |
+
+(Second line: the CPU sigmoid is ~3x faster than tanh on (32, 256), and the operands of the weight
+products are read as transposed views instead of copied. Third line: the backward factors and
+dL/dpre share one buffer too.)
 
 At two threads most of what remains is GEMM time (the four (1600 x 256 x 1024) products and the
 100 per-step ones take ~13 ms, about torch.nn.LSTM's whole run) plus ~3-4 ms of per-step small
@@ -218,6 +220,10 @@ def run(args) -> None:
     ratio = ratios["5 + hand-written BPTT (neuraltext.rnn.LSTM)"]
     print(f"ratio neuraltext.rnn.LSTM / torch.nn.LSTM = {ratio:.2f} (target <= 1.25); "
           f"readable autograd path: {ratios['3 + precomputed W_xh x (autograd)']:.2f}")
+    # each round's ratio, for the spread (the same ROUNDS line as the other scripts print)
+    per_round = [a / b for a, b in zip(times["5 + hand-written BPTT (neuraltext.rnn.LSTM)"], times["torch.nn.LSTM"])]
+    print(f"ROUNDS rnn ours/torch.nn.LSTM ({torch.get_num_threads()} threads): "
+          f"{' '.join(f'{x:.3f}' for x in per_round)}")
 
 
 if __name__ == "__main__":
