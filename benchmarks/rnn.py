@@ -222,8 +222,8 @@ def run(args) -> None:
           f"readable autograd path: {ratios['3 + precomputed W_xh x (autograd)']:.2f}")
     # each round's ratio, for the spread (the same ROUNDS line as the other scripts print)
     per_round = [a / b for a, b in zip(times["5 + hand-written BPTT (neuraltext.rnn.LSTM)"], times["torch.nn.LSTM"])]
-    print(f"ROUNDS rnn ours/torch.nn.LSTM ({torch.get_num_threads()} threads): "
-          f"{' '.join(f'{x:.3f}' for x in per_round)}")
+    n = torch.get_num_threads()  # the label run_all.py reads: "(1 thread)", "(2 threads)"
+    print(f"ROUNDS rnn ours/torch.nn.LSTM ({n} thread{'s' * (n > 1)}): {' '.join(f'{x:.3f}' for x in per_round)}")
 
 
 if __name__ == "__main__":

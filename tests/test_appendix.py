@@ -176,7 +176,7 @@ def test_the_scripts_keep_their_recorded_tables_in_markdown(script):
 def test_without_a_spread_in_the_row_the_scripts_rounds_line_gives_it(tmp_path, monkeypatch):
     summary = {"date": "d", "machine": {"cpu": "c"}, "threads": 2, "minutes": 1.0,
                "rows": [{k: v for k, v in row.items() if k != "spread"} for row in SUMMARY_ROWS]}
-    rnn = {"stdout": "ROUNDS rnn ours/torch.nn.LSTM (1 threads): 0.900 0.950\n"
+    rnn = {"stdout": "ROUNDS rnn ours/torch.nn.LSTM (1 thread): 0.900 0.950\n"
                      "ROUNDS rnn ours/torch.nn.LSTM (2 threads): 1.180 1.120 1.210\n", "steps": {}}
     word2vec = {"stdout": "ROUNDS word2vec ours/gensim: 0.480 0.410\n", "steps": {}}
     glued = run_benchmark_cells(tmp_path, monkeypatch, results={"summary": summary, "rnn": rnn, "word2vec": word2vec})
