@@ -120,3 +120,71 @@ def test_the_prefix_cache_is_keyed_by_the_text_not_the_report_id(smollm):
     assert set(on_b) == set(fresh) == {"présence", "absence"}
     assert all(abs(on_b[c] - fresh[c]) < 1e-5 for c in fresh)
     assert any(abs(on_a[c] - fresh[c]) > 1e-3 for c in fresh)  # the two texts do score differently
+
+
+def _tiny_llama():
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128)
+    return LlamaForCausalLM(config).eval()
+
+
+def _one_by_one(model, cache, last_logits, ids, per_token):
+    """The per-candidate path: a deep copy of the prompt's cache and one forward per candidate."""
+    import copy
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for row in ids:
+            x = torch.tensor([row])
+            logits = model(input_ids=x, past_key_values=copy.deepcopy(cache), use_cache=True).logits
+            logits = torch.cat([last_logits, logits[:, :-1]], dim=1)
+            logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, x.unsqueeze(-1)).sum()
+            out.append(float(logp / len(row)) if per_token else float(logp))
+    return out
+
+
+@pytest.mark.parametrize("per_token", [False, True])
+@pytest.mark.parametrize("max_batch_tokens", [1024, 7])  # one batch, or several
+def test_batched_candidate_scores_equal_the_one_by_one_scores(per_token, max_batch_tokens):
+    import torch
+    from neuraltext.clinical import score_candidates
+
+    model = _tiny_llama()
+    prompt = torch.randint(0, 64, (1, 11), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out = model(input_ids=prompt, use_cache=True)
+    cache, last = out.past_key_values, out.logits[:, -1:]
+    ids = [[5], [7, 8, 9, 10, 3], [7, 8], [60, 2, 2], [1, 2, 3, 4, 5, 6, 7]]  # lengths differ: padding
+    batched = score_candidates(model, cache, last, ids, per_token, pad_id=0, max_batch_tokens=max_batch_tokens)
+    assert batched == pytest.approx(_one_by_one(model, cache, last, ids, per_token), abs=1e-5)
+    assert cache.get_seq_length() == 11  # the shared prefix is left as it was
+
+
+def test_the_end_of_turn_token_is_read_from_the_chat_template():
+    from neuraltext.gpt.chat import chat_split, end_of_turn_id
+    from neuraltext.weights import ModelNotAvailableError, load_tokenizer
+
+    try:
+        tok = load_tokenizer("smollm2-135m-instruct")
+    except ModelNotAvailableError as err:
+        pytest.skip(str(err))
+    assert end_of_turn_id(tok) == tok.convert_tokens_to_ids("<|im_end|>")
+    prefix, question = build_prompt_of(tok)
+    assert prefix.endswith("<|im_end|>\n") and question.endswith("<|im_start|>assistant\n")
+    other = load_tokenizer("smollm2-135m-instruct")  # another family's markers, same vocabulary
+    other.chat_template = ("{% for m in messages %}<|endoftext|>{{ m['role'] }}: {{ m['content'] }}<|im_start|>"
+                           "{% endfor %}{% if add_generation_prompt %}<|endoftext|>assistant: {% endif %}")
+    assert end_of_turn_id(other) == other.convert_tokens_to_ids("<|im_start|>")
+    head, tail = chat_split(other, [{"role": "user", "content": "Bonjour"}], [{"role": "assistant", "content": "Oui"}])
+    assert head.endswith("<|endoftext|>assistant: ") and tail == "Oui<|im_start|>"
+
+
+def build_prompt_of(tok):
+    from neuraltext.clinical import build_prompt
+
+    return build_prompt(tok, "CC", CC.text, "TNM")

@@ -34,6 +34,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from neuraltext.gpt.chat import chat_split
+
 __all__ = ["IGNORE_INDEX", "sft_example", "sft_batch", "pack", "sft_loss", "logits_of", "token_logps",
            "completion_logps", "pair_batch", "chat_texts"]
 
@@ -135,13 +137,8 @@ def pair_batch(prompts: Sequence[Sequence[int]], chosen: Sequence[Sequence[int]]
 def chat_texts(tokenizer, prompt: str, completion: str | None = None) -> str | tuple[str, str]:
     """A transformers tokenizer's chat template: the prompt text ending with the assistant header
     (``add_generation_prompt=True``), and, with a completion, ``(prompt_text, completion_text)``
-    such that ``prompt_text + completion_text`` is the full templated conversation."""
-    user = [{"role": "user", "content": prompt}]
-    prompt_text = tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
-    if completion is None:
-        return prompt_text
-    full = tokenizer.apply_chat_template(user + [{"role": "assistant", "content": completion}], tokenize=False)
-    if not full.startswith(prompt_text):
-        raise ValueError("the chat template does not extend the prompt text with the answer; "
-                         "split prompt and completion by hand for this tokenizer")
-    return prompt_text, full[len(prompt_text):]
+    such that ``prompt_text + completion_text`` is the full templated conversation
+    (:func:`neuraltext.gpt.chat.chat_split`, shared with chapter 11)."""
+    answer = [] if completion is None else [{"role": "assistant", "content": completion}]
+    prompt_text, completion_text = chat_split(tokenizer, [{"role": "user", "content": prompt}], answer)
+    return prompt_text if completion is None else (prompt_text, completion_text)

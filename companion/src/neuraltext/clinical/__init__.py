@@ -28,7 +28,8 @@ from neuraltext.clinical.reports import (Report, Patient, STYLES, DEV_STYLES, HE
 from neuraltext.clinical.rules import (RULES, RulesBackend)
 from neuraltext.clinical.constrain import (token_bytes, allowed_tokens, Step, constrained_greedy)
 from neuraltext.clinical.llm import (SYSTEM, QUESTIONS, REGEX, SITE_TERMS, HISTOLOGY_TERMS,
-                                     TransformersBackend, build_prompt, key_candidates)
+                                     TransformersBackend, build_prompt, key_candidates, branch_cache,
+                                     score_candidates)
 from neuraltext.clinical.served import (ServedBackend, ServerError, CONSTRAINTS)
 from neuraltext.clinical.grounding import (NEGATION_CUES, is_negated, affirmed, denied, metastatic)
 from neuraltext.clinical.validate import (InvalidAnswer, NOT_FOUND, parse_answer, is_repetitive,
@@ -50,7 +51,7 @@ __all__ = ["schema", "reports", "rules", "constrain", "llm", "served", "groundin
            "synthetic_patients", "synthetic_reports", "ReportFileError", "read_report_folder",
            "read_report_csv", "RULES", "RulesBackend", "token_bytes", "allowed_tokens", "Step",
            "constrained_greedy", "SYSTEM", "QUESTIONS", "REGEX", "SITE_TERMS", "HISTOLOGY_TERMS",
-           "TransformersBackend", "build_prompt", "key_candidates", "ServedBackend", "ServerError",
+           "TransformersBackend", "build_prompt", "key_candidates", "branch_cache", "score_candidates", "ServedBackend", "ServerError",
            "CONSTRAINTS", "NEGATION_CUES", "is_negated", "affirmed", "denied", "metastatic", "InvalidAnswer", "NOT_FOUND", "parse_answer", "is_repetitive", "grounding_problem",
            "STUDY_CONTEXT", "RETRY_FACTOR", "ContextTooLong", "BackendUnavailable", "is_retryable", "results",
            "ResultsFileBusy", "RecordError", "is_retryable_failure", "encode_record", "effective_records", "appending",

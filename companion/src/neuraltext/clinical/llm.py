@@ -2,8 +2,9 @@
 
 One prompt per report type (:data:`SYSTEM`, the report goes in the system message) and one question
 per key (:data:`QUESTIONS`), as the study asks its keys separately. The chat is laid out so that the
-**report is a shared prefix**: its key/value cache is computed once per report and copied for each
-key, so eight keys cost one pass over the report plus eight short questions.
+**report is a shared prefix** (:func:`neuraltext.gpt.chat.chat_split`, the tokenizer's own template):
+its key/value cache is computed once per report text and branched for each key
+(:func:`branch_cache`), so eight keys cost one pass over the report plus eight short questions.
 
 Two modes:
 
@@ -16,8 +17,10 @@ Two modes:
     decision: the values written in the report when there are any, else all), dates (the candidates are the date expressions :func:`find_dates` finds in *this*
     report) and text spans (sites and histologies of a terminology found in the report; report lines
     for the diagnosis). The model scores each candidate ``c`` by its log-likelihood
-    ``sum_t log p(c_t | prompt, c_<t)`` including the end-of-turn token (per token for lines, which
-    differ in length) and the best one is the answer -- grounded by construction;
+    ``sum_t log p(c_t | prompt, c_<t)`` including the end-of-turn token of the model's chat template
+    (per token for lines, which differ in length) and the best one is the answer -- grounded by
+    construction. The candidates are scored together, one forward over the padded batch on the shared
+    prompt (:func:`score_candidates`);
   - **regex-constrained decoding** with ``outlines`` for keys whose answer is built, not picked
     (``TNM``, the list of metastatic sites, the list of cancers): at every step only tokens that keep
     the output a prefix of a match of the key's regular expression are allowed (chapter 11 shows the
@@ -36,10 +39,12 @@ import re
 import torch
 
 from neuraltext.data.dates import find_dates
+from neuraltext.gpt.chat import chat_split, end_of_turn_id
 from neuraltext.clinical.extract import ContextTooLong
 from neuraltext.clinical.schema import DATE_KEYS, ENUMS, KEYS, MET_SITES, TNM_PATTERN, normalize_tnm
 
-__all__ = ["SYSTEM", "QUESTIONS", "REGEX", "SITE_TERMS", "HISTOLOGY_TERMS", "TransformersBackend", "build_prompt", "key_candidates"]
+__all__ = ["SYSTEM", "QUESTIONS", "REGEX", "SITE_TERMS", "HISTOLOGY_TERMS", "TransformersBackend", "build_prompt",
+           "key_candidates", "branch_cache", "score_candidates"]
 
 SYSTEM = {
     "CA": "Tu es un assistant d'extraction d'informations médicales. Voici un compte rendu "
@@ -89,14 +94,10 @@ _LINE_KEYS = {"diagnostic"}
 
 
 def build_prompt(tokenizer, report_type: str, text: str, key: str) -> tuple[str, str]:
-    """``(prefix, question)``: the chat split where the per-key part starts (after the system turn)."""
-    messages = [{"role": "system", "content": SYSTEM[report_type] + text},
-                {"role": "user", "content": QUESTIONS[key]}]
-    full = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    system_only = tokenizer.apply_chat_template(messages[:1], tokenize=False)
-    if not full.startswith(system_only):
-        raise ValueError("the chat template does not put the system turn first; cannot share the prefix")
-    return system_only, full[len(system_only):]
+    """``(prefix, question)``: the chat split where the per-key part starts (after the system turn), by
+    :func:`neuraltext.gpt.chat.chat_split` (the question ends with the assistant's header)."""
+    return chat_split(tokenizer, [{"role": "system", "content": SYSTEM[report_type] + text}],
+                      [{"role": "user", "content": QUESTIONS[key]}])
 
 
 def _lines(text: str) -> list[str]:
@@ -134,6 +135,58 @@ def key_candidates(report, key: str) -> tuple[list[str], bool] | None:
     return None
 
 
+def branch_cache(cache, batch: int):
+    """A new KV cache holding ``cache``'s keys and values for ``batch`` rows; ``cache`` is left as it is
+    (the shared report prefix). For ``transformers``' plain dynamic layers the rows are views of the
+    shared tensors, concatenated with the new tokens' keys at the next forward (no deep copy); other
+    cache kinds (sliding windows...) are deep-copied and repeated."""
+    from transformers.cache_utils import DynamicCache, DynamicLayer
+
+    layers = getattr(cache, "layers", None)
+    if layers and all(type(layer) is DynamicLayer and layer.is_initialized for layer in layers):
+        return DynamicCache([(layer.keys.expand(batch, -1, -1, -1), layer.values.expand(batch, -1, -1, -1))
+                             for layer in layers])
+    branch = copy.deepcopy(cache)
+    if batch > 1:
+        branch.batch_repeat_interleave(batch)
+    return branch
+
+
+@torch.no_grad()
+def score_candidates(model, cache, last_logits: torch.Tensor, candidate_ids: list[list[int]], per_token: bool = False,
+                     pad_id: int = 0, max_batch_tokens: int = 1024) -> list[float]:
+    """``log p(c | prompt) = sum_t log p(c_t | prompt, c_<t)`` of every candidate (per token if ``per_token``),
+    the candidates scored together over one shared prefix.
+
+    ``cache``: the prompt's KV cache (left unchanged); ``last_logits`` ``(1, 1, V)``: the logits after the
+    prompt, which predict each candidate's first token. The candidates are right-padded into one batch
+    ``(K, L)``: with causal attention a real token never sees the padding after it, so one forward over
+    the batch (the prompt's cache broadcast to ``K`` rows by :func:`branch_cache`) gives every candidate's
+    logits exactly; the padded positions are masked out of the sums. Batches are cut to about
+    ``max_batch_tokens`` tokens (the logits are ``K x L x V`` floats); one host sync per batch.
+    """
+    lengths = [len(ids) for ids in candidate_ids]
+    if not candidate_ids or min(lengths) == 0:
+        raise ValueError(f"candidate_ids must be non-empty lists of token ids, got lengths {lengths}")
+    device = last_logits.device
+    scores: list[torch.Tensor] = []
+    per_batch = max(1, max_batch_tokens // max(lengths))
+    for start in range(0, len(candidate_ids), per_batch):
+        chunk = candidate_ids[start:start + per_batch]
+        K, L = len(chunk), max(len(ids) for ids in chunk)
+        ids = torch.full((K, L), pad_id, dtype=torch.long, device=device)
+        for k, row in enumerate(chunk):
+            ids[k, :len(row)] = torch.tensor(row, device=device)
+        n = torch.tensor([len(row) for row in chunk], device=device)
+        mask = torch.arange(L, device=device)[None, :] < n[:, None]  # (K, L): real tokens
+        logits = model(input_ids=ids, past_key_values=branch_cache(cache, K), use_cache=True).logits
+        pred = torch.cat([last_logits.expand(K, 1, -1), logits[:, :-1]], dim=1).float()  # predicts token t
+        logp = pred.gather(-1, ids.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(pred, dim=-1)  # (K, L)
+        total = (logp * mask).sum(dim=1)
+        scores.append(total / n if per_token else total)
+    return torch.cat(scores).tolist()  # the one sync with the host
+
+
 class TransformersBackend:
     """A causal LM answering one key at a time; ``mode`` is ``"free"`` or ``"constrained"``.
 
@@ -158,6 +211,7 @@ class TransformersBackend:
         self._prefix: tuple | None = None  # (hash of the prefix text, prefix ids, cache): one report at a time
         self._generators: dict[str, object] = {}
         self.tokens_processed = 0
+        self.end_of_turn = end_of_turn_id(self.tokenizer)  # <|im_end|> for SmolLM2, <|eot_id|> for Llama 3...
 
     # ---------------------------------------------------------------------------- model calls
     def _ids(self, text: str) -> torch.Tensor:
@@ -180,11 +234,16 @@ class TransformersBackend:
             self._prefix = (key, ids, cache)
         return self._prefix
 
+    def _candidate_ids(self, candidates: list[str]) -> list[list[int]]:
+        """Each candidate's token ids followed by the template's end-of-turn token: the whole answer."""
+        return [self.tokenizer(c, add_special_tokens=False)["input_ids"] + [self.end_of_turn] for c in candidates]
+
     @torch.no_grad()
     def _score(self, cache, last_logits: torch.Tensor, candidate: str, per_token: bool) -> float:
-        """log p(candidate + end of turn | prompt): summed, or averaged per token."""
-        ids = self._ids(candidate + "<|im_end|>")
-        logits, _ = self._forward(ids, copy.deepcopy(cache))
+        """log p(candidate + end of turn | prompt) for one candidate, summed or averaged per token: the
+        readable version of :func:`score_candidates` (which :meth:`choose` uses)."""
+        ids = torch.tensor(self._candidate_ids([candidate]), device=self.device)
+        logits, _ = self._forward(ids, branch_cache(cache, 1))
         logits = torch.cat([last_logits, logits[:, :-1]], dim=1)  # logits predicting each candidate token
         logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, ids.unsqueeze(-1)).sum()
         return float(logp / ids.shape[1]) if per_token else float(logp)
@@ -193,7 +252,9 @@ class TransformersBackend:
         """The candidate the model finds most likely as the whole answer (``""`` if there is none)."""
         if not candidates:
             return ""
-        scores = [self._score(cache, last_logits, c, per_token) for c in candidates]
+        ids = self._candidate_ids(candidates)
+        self.tokens_processed += sum(map(len, ids))
+        scores = score_candidates(self.model, cache, last_logits, ids, per_token, pad_id=self.end_of_turn)
         return candidates[max(range(len(candidates)), key=scores.__getitem__)]
 
     def _generate(self, ids: torch.Tensor, cache, output_type=None) -> tuple[str, bool]:
@@ -205,7 +266,8 @@ class TransformersBackend:
                                           pad_token_id=self.tokenizer.eos_token_id)
             new = out[0, ids.shape[1]:]
             self.tokens_processed += len(new)
-            truncated = len(new) >= self.max_new_tokens and int(new[-1]) != self.tokenizer.eos_token_id
+            truncated = len(new) >= self.max_new_tokens and int(new[-1]) not in (self.tokenizer.eos_token_id,
+                                                                                  self.end_of_turn)
             return self.tokenizer.decode(new, skip_special_tokens=True), truncated
         import outlines
 
@@ -243,9 +305,11 @@ class TransformersBackend:
         if not found or not found[0]:
             return {}
         _, q_ids, cache = self._prompt(report, key, context)
-        logits, q_cache = self._forward(q_ids, copy.deepcopy(cache))
+        logits, q_cache = self._forward(q_ids, branch_cache(cache, 1))
         cands, per_token = found
-        return dict(zip(cands, (self._score(q_cache, logits[:, -1:], c, per_token) for c in cands)))
+        ids = self._candidate_ids(cands)
+        scores = score_candidates(self.model, q_cache, logits[:, -1:], ids, per_token, pad_id=self.end_of_turn)
+        return dict(zip(cands, scores))
 
     def answer(self, report, key: str, context: int) -> tuple[str, bool]:
         p_ids, q_ids, cache = self._prompt(report, key, context)
@@ -256,5 +320,5 @@ class TransformersBackend:
         if found is None:
             return self._generate(full, cache, REGEX[key])
         cands, per_token = found
-        logits, q_cache = self._forward(q_ids, copy.deepcopy(cache))
+        logits, q_cache = self._forward(q_ids, branch_cache(cache, 1))
         return self.choose(q_cache, logits[:, -1:], cands, per_token), False
