@@ -182,3 +182,16 @@ def test_without_a_spread_in_the_row_the_scripts_rounds_line_gives_it(tmp_path, 
     glued = run_benchmark_cells(tmp_path, monkeypatch, results={"summary": summary, "rnn": rnn, "word2vec": word2vec})
     assert glued["lstm2_spread"] == "1.12 to 1.21, every round on the same side of the target"
     assert glued["w2v_spread"] == "0.41 to 0.48, every round on the same side of the target"
+
+
+def test_the_compiled_loop_is_compared_with_the_batched_path_from_the_step_table(tmp_path, monkeypatch):
+    names = ["5. + batch 1,024: the gathered rows stay in cache (ours, 1 thread)",
+             "6. + a second core: 2 Hogwild workers of 1 thread each (ours, workers=2)",
+             "(6'. the second core used the default way instead: 1 worker, 2 threads per operation)",
+             "7. + one example at a time in a compiled loop, sigma from a table (numba, 1 thread)",
+             "8. + 2 Hogwild threads running the compiled loop without the GIL (numba, workers=2)"]
+    words = [500_000.0, 600_000.0, 400_000.0, 1_500_000.0, 2_400_000.0]  # made up
+    table = [{"step": n, "words/s": w, "x previous": "", "ratio to gensim": 0.5} for n, w in zip(names, words)]
+    glued = run_benchmark_cells(tmp_path, monkeypatch, results={"word2vec": {"stdout": "", "steps": {"word2vec": table}}})
+    assert (glued["w2v_split_x"], glued["w2v_hogwild_x"]) == ("0.80", "1.20")
+    assert (glued["w2v_kernel_x"], glued["w2v_kernel2_x"]) == ("3.00", "4.00")
