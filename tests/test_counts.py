@@ -180,10 +180,12 @@ def test_lu_normaliser_spans_the_same_columns_and_gives_the_same_svd(corpus):
     and spans Y's columns; the SVD it gives equals the QR-normalised one (torch.svd_lowrank's)."""
     from neuraltext.cooccurrence.svd import _lu_basis
 
+    for shape in [(12, 12), (50, 8)]:          # square and tall: the pivots replayed as a permutation
+        Y_ = torch.randn(*shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+        P, L, _ = torch.linalg.lu(Y_)
+        torch.testing.assert_close(_lu_basis(Y_), P @ L)
     Y = torch.randn(50, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    P, L, _ = torch.linalg.lu(Y)
     B = _lu_basis(Y)
-    torch.testing.assert_close(B, P @ L)
     Q = torch.linalg.qr(B).Q
     torch.testing.assert_close(Q @ (Q.T @ Y), Y)                 # Y lies in span(B)
     vocab, _ = build_vocabulary(corpus.sentences, min_count=5)

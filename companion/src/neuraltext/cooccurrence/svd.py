@@ -50,11 +50,20 @@ def _orthonormal_basis(Y: torch.Tensor) -> torch.Tensor:
 
 
 def _lu_basis(Y: torch.Tensor) -> torch.Tensor:
-    """A well-conditioned basis of the columns of ``Y``, not orthonormal: ``P L`` of ``Y = P L U``
-    (scikit-learn's ``power_iteration_normalizer="LU"``). It spans what ``Y`` spans, which is all a
-    power iteration needs, at a fraction of a QR's cost."""
-    P, L, _ = torch.linalg.lu(Y)
-    return L.index_select(0, P.argmax(dim=1))        # P @ L: row i of P L is row argmax_j P[i, j] of L
+    """A well-conditioned basis of the columns of ``Y`` (m, q), not orthonormal: ``P L`` of
+    ``Y = P L U`` (scikit-learn's ``power_iteration_normalizer="LU"``). It spans what ``Y`` spans,
+    which is all a power iteration needs, at a fraction of a QR's cost."""
+    m, q = Y.shape
+    LU, pivots = torch.linalg.lu_factor(Y)
+    L = LU.tril(-1) + torch.eye(m, q, dtype=Y.dtype, device=Y.device)   # unit lower trapezoidal (m, q)
+    # LAPACK's pivots are row swaps (row i <-> row pivots[i] - 1, in order): replay them to get the
+    # permutation, rather than torch.linalg.lu's dense m x m P (10 GB for a 50k-word vocabulary)
+    perm = np.arange(m)
+    for i, p in enumerate(pivots.cpu().tolist()):
+        perm[i], perm[p - 1] = perm[p - 1], perm[i]
+    PL = torch.empty_like(L)
+    PL[torch.from_numpy(perm).to(Y.device)] = L                          # (P L)[perm[i]] = L[i]
+    return PL
 
 
 def randomized_svd(A: torch.Tensor, At: torch.Tensor, q: int, n_iter: int,
