@@ -52,10 +52,10 @@ rounds):
 | model | seeds | words/s ratio to gensim | analogy | specialist | similarity |
 |---|---|---:|---:|---:|---:|
 | gensim (workers=2) | 0-7 | 1 | 0.390 ± 0.052 | 0.392 ± 0.082 | 0.817 |
-| ours (workers=2, batch 1,024, the default) | 0-7 | 0.68 | 0.397 ± 0.039 | 0.332 ± 0.043 | 0.826 |
+| ours (workers=2, batch 1,024, then the default) | 0-7 | 0.68 | 0.397 ± 0.039 | 0.332 ± 0.043 | 0.826 |
 | ours (workers=2, sentence order, alpha 0.025, batch 1,024) | 0-7 | 0.71 | 0.406 ± 0.019 | 0.329 ± 0.034 | 0.816 |
 | gensim (workers=2) | 0-2 | 1 | 0.449 ± 0.019 | 0.478 ± 0.044 | 0.816 |
-| ours (workers=2, batch 1,024, the default) | 0-2 | 0.69 | 0.384 ± 0.020 | 0.319 ± 0.017 | 0.827 |
+| ours (workers=2, batch 1,024, then the default) | 0-2 | 0.69 | 0.384 ± 0.020 | 0.319 ± 0.017 | 0.827 |
 | ours (workers=2, batch 4,096, the previous default) | 0-2 | 0.54 | 0.394 ± 0.007 | 0.348 ± 0.006 | 0.821 |
 | ours (workers=2, sentence order, batch 128, alpha 0.025) | 0-2 | 0.26 | 0.432 ± 0.054 | 0.404 ± 0.094 | 0.821 |
 
