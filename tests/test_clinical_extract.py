@@ -6,7 +6,7 @@ import pytest
 
 from neuraltext.clinical import Report, synthetic_reports
 from neuraltext.clinical import field_scores, score_records
-from neuraltext.clinical import ContextTooLong, ExtractConfig, Extractor
+from neuraltext.clinical import RETRY_FACTOR, STUDY_CONTEXT, ContextTooLong, ExtractConfig, Extractor
 from neuraltext.clinical import RulesBackend
 from neuraltext.clinical import KEYS
 from neuraltext.clinical import InvalidAnswer, grounding_problem, is_repetitive, parse_answer
@@ -194,3 +194,14 @@ def test_field_scores():
 def test_bad_config_is_named():
     with pytest.raises(ValueError, match="retry_factor"):
         ExtractConfig(retry_factor=0)
+
+
+def test_the_rules_backend_has_no_context_limit_and_no_token_count():
+    rules = RulesBackend()
+    assert rules.max_context is None and not hasattr(rules, "count_tokens")  # no fake "0 tokens"
+    follow_up = "Scanner TAP du 03/02/2017 : stabilité.\n" * 3000  # ~120,000 characters: far past 4 x 3,072 tokens
+    long = Report(id="P1_CA_00_20161201", type="CA", text=CA_TEXT.replace("Localisation", follow_up + "Localisation"))
+    assert len(long.text) > 8 * RETRY_FACTOR * STUDY_CONTEXT
+    record = Extractor(rules).extract(long)
+    assert record["passes"] == 1 and record["state"] == "extracted"  # read whole: no context to exceed
+    assert record["values"] == Extractor(rules).extract(CA)["values"]

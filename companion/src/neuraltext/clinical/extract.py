@@ -8,8 +8,9 @@ The lecture's study (about 500,000 patient records at Gustave Roussy, local 70B+
   reports fit), then a **second pass with 4x the context** for the reports that failed.
 
 :class:`Extractor` runs that method over any *backend* -- an object with ``name``,
-``max_context`` (tokens, or ``None`` for no limit), and ``answer(report, key, context) -> (raw,
-truncated)`` that raises :class:`ContextTooLong` when the prompt does not fit ``context``:
+``max_context`` (tokens, or ``None``: the backend has no context limit, reads any report whole and
+ignores ``context``, as the rules do), and ``answer(report, key, context) -> (raw, truncated)`` that
+raises :class:`ContextTooLong` when the prompt does not fit ``context``:
 :class:`~neuraltext.clinical.rules.RulesBackend` (regular expressions),
 :class:`~neuraltext.clinical.llm.TransformersBackend` (a local causal LM, free or
 constrained) or :class:`~neuraltext.clinical.served.ServedBackend` (an OpenAI-compatible

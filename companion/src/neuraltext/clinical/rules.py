@@ -60,10 +60,10 @@ class RulesBackend:
     """Answers a key with the first matching rule; ``""`` (not found) when none matches."""
 
     name = "rules"
-    max_context = None  # no model, no context limit
-
-    def count_tokens(self, text: str) -> int:
-        return 0
+    #: No model, so no context: a report of any length is read whole, and ``context`` is ignored (the
+    #: backend interface of :mod:`~neuraltext.clinical.extract`: ``max_context = None``). It has no
+    #: token count either: "0 tokens" would be a count, and a wrong one.
+    max_context = None
 
     def _cancers(self, text: str) -> str:
         current = re.search(r"(?:Histoire de la maladie\s+|Diagnostic initial\s*:\s*)(.+?)(?: diagnostiqué|,)", text)
