@@ -9,14 +9,14 @@ CPU with a loop compiled by numba, in the order of the original code: for each c
     L = log σ(v_O·h) + Σ_{i=1..k} log σ(-v_i·h),    h = W_in[w_t],  w_i ~ P_n
 
 with the gradient of the chapter (``g_j = y_j - σ(v_j·h)``; ``W_out[w_j] += lr·g_j·h`` for the true
-word and each noise word, then ``W_in[w_t] += lr·Σ_j g_j v_j``), σ read from a table as in the original code.
-A noise word equal to ``w_O`` is
-skipped, as gensim does. Noise words come from the alias table of :mod:`neuraltext.fast.word2vec`.
+word and each noise word, then ``W_in[w_t] += lr·Σ_j g_j v_j``), σ read from a table as in the
+original code. A noise word equal to ``w_O`` is skipped, as gensim does. Noise words come from the
+alias table of :mod:`neuraltext.fast.word2vec`.
 
 Why it is fast: one example touches 1+k rows of ``D`` floats, a few hundred flops; a batch of torch
 operations pays a dispatch and a gather/scatter per step, whereas the compiled loop keeps ``h`` and
 the rows in cache and calls nothing. The loop releases the GIL (``nogil``), so ``workers`` Python
-threads run it at once on disjoint jobs of ``job_tokens`` centre positions, updating the shared
+threads run it at once on disjoint jobs of ``JOB_TOKENS`` centre positions, updating the shared
 tables without locks (Hogwild, like gensim's workers). The learning rate decays linearly over the
 words, one value per job (as gensim does).
 
