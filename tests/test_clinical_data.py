@@ -112,3 +112,28 @@ def test_read_folder_and_csv(tmp_path):
     bad.write_text('id,type,text\na1,CA,"x"\na1,CA,"y"\n', encoding="utf-8")
     with pytest.raises(ReportFileError, match="row 3: duplicate id 'a1'"):
         read_report_csv(bad)
+
+
+def test_every_report_respects_the_tumour_table():
+    """Clinically coherent: histology and grade allowed for the site, the site's treatments only, a
+    hormonotherapy only for a hormone-sensitive cancer (issue 24: no "de haut grade ... bien différencié",
+    no FOLFIRINOX for an ovarian or prostate cancer)."""
+    from neuraltext.clinical import TUMOUR_TYPES, tumour_table
+
+    all_drugs = {d for t in TUMOUR_TYPES.values() for d in t.treatments}
+    assert "FOLFIRINOX" not in TUMOUR_TYPES["ovaire droit"].treatments + TUMOUR_TYPES["prostate"].treatments
+    assert len(tumour_table()) == sum(len(t.histologies) for t in TUMOUR_TYPES.values())
+    seen_drugs = set()
+    for p in synthetic_patients(300, seed=5):
+        kind = TUMOUR_TYPES[p.site]
+        assert p.grade in kind.histologies[p.histology], (p.id, p.histology, p.grade)
+        assert not ("haut grade" in p.histology and p.grade == "bien différencié")
+        for r in p.reports:
+            drugs = re.findall(r"Cure n°\d+ de (.+?) le ", r.text)
+            assert set(drugs) <= set(kind.treatments), (r.id, p.site, drugs)
+            seen_drugs |= set(drugs)
+            for drug in all_drugs - set(kind.treatments):
+                assert not re.search(rf"(?<![\w-]){re.escape(drug)}(?![\w-])", r.text), (r.id, p.site, drug)
+            if r.type == "RC":
+                assert r.truth["decision"] != "hormonothérapie" or kind.hormone_sensitive, (r.id, p.site)
+    assert len(seen_drugs) > len(all_drugs) // 2  # the test saw most of the table

@@ -22,7 +22,8 @@ from neuraltext.clinical import schema, reports, rules, constrain, llm, served, 
 from neuraltext.clinical.schema import (DOCUMENT_TYPES, KEYS, DATE_KEYS, LIST_KEYS, ENUMS, GRADES, STAGES,
                                         DECISIONS, MET_SITES, TNM_PATTERN, ISO_DATE_PATTERN, normalize_text,
                                         normalize_tnm)
-from neuraltext.clinical.reports import (Report, Patient, STYLES, DEV_STYLES, HELD_OUT_STYLES,
+from neuraltext.clinical.reports import (Report, Patient, STYLES, DEV_STYLES, HELD_OUT_STYLES, TumourType,
+                                         TUMOUR_TYPES, tumour_table,
                                          synthetic_patients, synthetic_reports, ReportFileError,
                                          read_report_folder, read_report_csv)
 from neuraltext.clinical.rules import (RULES, RulesBackend)
@@ -47,7 +48,7 @@ from neuraltext.clinical.evaluate import (field_scores, score_records)
 __all__ = ["schema", "reports", "rules", "constrain", "llm", "served", "grounding", "validate", "extract", "pipeline",
            "table", "evaluate", "DOCUMENT_TYPES", "KEYS", "DATE_KEYS", "LIST_KEYS", "ENUMS", "GRADES",
            "STAGES", "DECISIONS", "MET_SITES", "TNM_PATTERN", "ISO_DATE_PATTERN", "normalize_text",
-           "normalize_tnm", "Report", "Patient", "STYLES", "DEV_STYLES", "HELD_OUT_STYLES",
+           "normalize_tnm", "Report", "Patient", "STYLES", "DEV_STYLES", "HELD_OUT_STYLES", "TumourType", "TUMOUR_TYPES", "tumour_table",
            "synthetic_patients", "synthetic_reports", "ReportFileError", "read_report_folder",
            "read_report_csv", "RULES", "RulesBackend", "token_bytes", "allowed_tokens", "Step",
            "constrained_greedy", "SYSTEM", "QUESTIONS", "REGEX", "SITE_TERMS", "HISTOLOGY_TERMS",

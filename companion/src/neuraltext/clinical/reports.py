@@ -7,7 +7,9 @@ in a dozen formats) and, for each report, the JSON the extraction should return 
 :mod:`neuraltext.clinical.schema`.
 
 * A **patient** has one primary cancer (site, histology, grade, TNM, stage, metastatic sites), a true
-  diagnosis date and 0-2 earlier cancers; their **reports** (2-6: CA, CC, RC) each state part of it.
+  diagnosis date and 0-2 earlier cancers, clinically coherent: the histology, grade, treatments and
+  board decisions are drawn from the table :data:`TUMOUR_TYPES` (site -> histologies -> grades, and the
+  site's treatments), which :func:`tumour_table` lays out for printing; their **reports** (2-6: CA, CC, RC) each state part of it.
   As in real records, a consultation sometimes gives another diagnosis date than the truth (the
   surgery date, or the month only): the per-report ground truth is what *that report* says, and the
   patient-level truth (:attr:`Patient.date_diagnostic`) is what the patient table must reconcile.
@@ -32,28 +34,77 @@ from pathlib import Path
 from neuraltext.data.dates import DAY_FORMATS, format_date
 from neuraltext.clinical.schema import DOCUMENT_TYPES, MET_SITES
 
-__all__ = ["Report", "Patient", "STYLES", "DEV_STYLES", "HELD_OUT_STYLES", "synthetic_patients",
+__all__ = ["Report", "Patient", "STYLES", "DEV_STYLES", "HELD_OUT_STYLES", "TumourType", "TUMOUR_TYPES",
+           "tumour_table", "decisions", "synthetic_patients",
            "synthetic_reports", "ReportFileError", "read_report_folder", "read_report_csv"]
 
 STYLES = ("A", "B", "C")
 DEV_STYLES = ("A", "B")
 HELD_OUT_STYLES = ("C",)
 
-# (site, "de" form, adjective used in "adénocarcinome pulmonaire", possible histologies)
-_SITES = [
-    ("poumon", "du poumon", "pulmonaire", ("adénocarcinome", "carcinome épidermoïde")),
-    ("sein gauche", "du sein gauche", "mammaire", ("carcinome canalaire infiltrant", "carcinome lobulaire")),
-    ("sein droit", "du sein droit", "mammaire", ("carcinome canalaire infiltrant", "carcinome lobulaire")),
-    ("exo col", "de l'exo col", "du col utérin", ("carcinome épidermoïde",)),
-    ("côlon sigmoïde", "du côlon sigmoïde", "colique", ("adénocarcinome lieberkühnien",)),
-    ("rectum", "du rectum", "rectal", ("adénocarcinome lieberkühnien",)),
-    ("prostate", "de la prostate", "prostatique", ("adénocarcinome acinaire",)),
-    ("vessie", "de la vessie", "vésical", ("carcinome urothélial",)),
-    ("pancréas", "du pancréas", "pancréatique", ("adénocarcinome canalaire",)),
-    ("ovaire droit", "de l'ovaire droit", "ovarien", ("carcinome séreux de haut grade",)),
-    ("rein gauche", "du rein gauche", "rénal", ("carcinome à cellules claires",)),
-    ("estomac", "de l'estomac", "gastrique", ("adénocarcinome",)),
-]
+_ALL_GRADES = ("bien différencié", "moyennement différencié", "peu différencié")
+
+
+@dataclass(frozen=True)
+class TumourType:
+    """One primary site: how reports name it, its histologies with the grades each may have, the
+    systemic treatments given for it, and whether it is hormone-sensitive (a hormonotherapy decision)."""
+
+    de: str
+    adjective: str
+    histologies: dict
+    treatments: tuple
+    hormone_sensitive: bool = False
+
+
+#: The clinical table the generator draws from: site -> tumour type. A report never pairs a histology
+#: with a grade it cannot have ("de haut grade" is never "bien différencié"), nor a cancer with
+#: another cancer's drugs (no FOLFIRINOX for an ovarian or prostate cancer, no tamoxifen for a lung).
+#: The usual first lines of the French guidelines, simplified: a stand-in, not medical advice.
+TUMOUR_TYPES: dict[str, TumourType] = {
+    "poumon": TumourType("du poumon", "pulmonaire", {"adénocarcinome": _ALL_GRADES, "carcinome épidermoïde": _ALL_GRADES},
+                         ("carboplatine-pémétrexed", "Taxol-Avastin", "pembrolizumab", "nivolumab", "osimertinib",
+                          "docétaxel")),
+    "sein gauche": TumourType("du sein gauche", "mammaire", {"carcinome canalaire infiltrant": _ALL_GRADES,
+                                                              "carcinome lobulaire": _ALL_GRADES[:2]},
+                              ("tamoxifène", "létrozole", "capécitabine", "docétaxel", "paclitaxel", "trastuzumab"), True),
+    "sein droit": TumourType("du sein droit", "mammaire", {"carcinome canalaire infiltrant": _ALL_GRADES,
+                                                            "carcinome lobulaire": _ALL_GRADES[:2]},
+                             ("tamoxifène", "létrozole", "capécitabine", "docétaxel", "paclitaxel", "trastuzumab"), True),
+    "exo col": TumourType("de l'exo col", "du col utérin", {"carcinome épidermoïde": _ALL_GRADES},
+                          ("cisplatine", "carboplatine-paclitaxel", "pembrolizumab")),
+    "côlon sigmoïde": TumourType("du côlon sigmoïde", "colique", {"adénocarcinome lieberkühnien": _ALL_GRADES},
+                                 ("FOLFOX", "FOLFIRI", "capécitabine", "bévacizumab")),
+    "rectum": TumourType("du rectum", "rectal", {"adénocarcinome lieberkühnien": _ALL_GRADES},
+                         ("FOLFOX", "FOLFIRI", "capécitabine", "bévacizumab")),
+    "prostate": TumourType("de la prostate", "prostatique", {"adénocarcinome acinaire": _ALL_GRADES},
+                           ("docétaxel", "enzalutamide", "abiratérone", "leuproréline"), True),
+    "vessie": TumourType("de la vessie", "vésical", {"carcinome urothélial": _ALL_GRADES[1:]},
+                         ("gemcitabine-cisplatine", "pembrolizumab", "avélumab")),
+    "pancréas": TumourType("du pancréas", "pancréatique", {"adénocarcinome canalaire": _ALL_GRADES},
+                           ("FOLFIRINOX", "gemcitabine-nab-paclitaxel")),
+    "ovaire droit": TumourType("de l'ovaire droit", "ovarien", {"carcinome séreux de haut grade": ("peu différencié",)},
+                               ("carboplatine-paclitaxel", "olaparib", "bévacizumab")),
+    "rein gauche": TumourType("du rein gauche", "rénal", {"carcinome à cellules claires": _ALL_GRADES},
+                              ("sunitinib", "nivolumab", "cabozantinib")),
+    "estomac": TumourType("de l'estomac", "gastrique", {"adénocarcinome": _ALL_GRADES},
+                          ("FLOT", "FOLFOX", "capécitabine")),
+}
+
+
+def tumour_table() -> list[dict]:
+    """:data:`TUMOUR_TYPES` as rows ``site, histology, grades, treatments`` (``pd.DataFrame`` prints it)."""
+    return [{"site": site, "histology": histology, "grades": ", ".join(grades), "treatments": ", ".join(t.treatments)}
+            for site, t in TUMOUR_TYPES.items() for histology, grades in t.histologies.items()]
+
+
+def decisions(site: str, metastatic: bool) -> tuple[str, ...]:
+    """The tumour-board decisions drawn for a patient (hormonotherapy only for a hormone-sensitive cancer)."""
+    options = ("chimiothérapie", "soins de support", "radiothérapie") if metastatic else \
+        ("chirurgie", "chimiothérapie", "radiothérapie", "radio-chimiothérapie", "surveillance")
+    return options + (("hormonothérapie",) if TUMOUR_TYPES[site].hormone_sensitive else ())
+
+
 _BIOPSY_SITES = {  # metastatic biopsy sites and the canonical metastatic site they belong to
     "psoas droit": ("du psoas droit", "os"), "foie": ("du foie", "foie"),
     "ganglion sus-claviculaire gauche": ("d'un ganglion sus-claviculaire gauche", "ganglionnaire"),
@@ -64,8 +115,6 @@ _EARLIER = ["carcinome épidermoïde ORL", "carcinome canalaire mammaire", "adé
 _MET_WORD = {"os": "osseux", "foie": "hépatique", "poumon": "pulmonaire", "cerveau": "cérébral",
              "ganglionnaire": "ganglionnaire", "surrénale": "surrénalien", "plèvre": "pleural",
              "péritoine": "péritonéal"}
-_TREATMENTS = ["Taxol-Avastin", "carboplatine-pémétrexed", "FOLFOX", "FOLFIRINOX", "pembrolizumab",
-               "nivolumab", "tamoxifène", "létrozole", "capécitabine", "docétaxel", "osimertinib"]
 _EXAMS = ["scanner TAP", "TEP-scanner", "IRM cérébrale", "scintigraphie osseuse", "échographie abdominale"]
 _MOLECULAR = ["EGFR-", "KRAS-", "HER2-", "BRAF -", "ALK-", "PD-L1 50 %", "MSI stable", "BRCA1/2 non muté"]
 
@@ -97,11 +146,11 @@ class Patient:
 
     @property
     def site_adjective(self) -> str:
-        return next(s[2] for s in _SITES if s[0] == self.site)
+        return TUMOUR_TYPES[self.site].adjective
 
     @property
     def site_de(self) -> str:
-        return next(s[1] for s in _SITES if s[0] == self.site)
+        return TUMOUR_TYPES[self.site].de
 
     @property
     def cancers(self) -> list[str]:
@@ -122,7 +171,8 @@ def _stage(t: str, n: str, m: str) -> str:
 
 
 def _patient(i: int, rng: random.Random) -> Patient:
-    site, _, _, histologies = rng.choice(_SITES)
+    site = rng.choice(list(TUMOUR_TYPES))
+    histology = rng.choice(list(TUMOUR_TYPES[site].histologies))
     t = rng.choice(["T1", "T1b", "T2", "T3", "T4"])
     n = rng.choice(["N0", "N0", "N1", "N2"])
     metastatic = rng.random() < 0.4
@@ -131,8 +181,8 @@ def _patient(i: int, rng: random.Random) -> Patient:
         if metastatic else []
     diag = dt.date(2010, 1, 1) + dt.timedelta(days=rng.randrange(0, 365 * 12))
     earlier = [(name, diag.year - rng.randint(1, 8)) for name in rng.sample(_EARLIER, rng.choice([0, 0, 1, 2]))]
-    return Patient(id=f"P{i:05d}", site=site, histology=rng.choice(histologies),
-                   grade=rng.choice(["bien différencié", "moyennement différencié", "peu différencié"]),
+    return Patient(id=f"P{i:05d}", site=site, histology=histology,
+                   grade=rng.choice(TUMOUR_TYPES[site].histologies[histology]),
                    tnm=f"{t} {n} {m}", stage=_stage(t, n, m), met_sites=mets, date_diagnostic=diag,
                    earlier=earlier)
 
@@ -148,7 +198,7 @@ def _filler(rng: random.Random, p: Patient, start: dt.date, n: int) -> list[str]
         if kind < 0.4:
             lines.append(f"{rng.choice(_EXAMS).capitalize()} du {when} : {rng.choice(['stabilité', 'réponse partielle', 'discrète progression', 'pas de lésion nouvelle'])}.")
         elif kind < 0.8:
-            lines.append(f"Cure n°{rng.randint(1, 12)} de {rng.choice(_TREATMENTS)} le {when}, "
+            lines.append(f"Cure n°{rng.randint(1, 12)} de {rng.choice(TUMOUR_TYPES[p.site].treatments)} le {when}, "
                          f"bien tolérée (asthénie grade {rng.randint(1, 2)}).")
         else:
             lines.append(f"Au plan moléculaire ({when}) : {', '.join(rng.sample(_MOLECULAR, 3))}.")
@@ -231,9 +281,7 @@ def _cc(rng: random.Random, p: Patient, style: str, when: dt.date, long: bool) -
 
 
 def _rc(rng: random.Random, p: Patient, style: str, when: dt.date, long: bool) -> tuple[str, dict]:
-    decision = rng.choice(["chirurgie", "chimiothérapie", "radiothérapie", "radio-chimiothérapie",
-                           "surveillance"] if not p.met_sites else ["chimiothérapie", "soins de support",
-                                                                     "radiothérapie", "hormonothérapie"])
+    decision = rng.choice(decisions(p.site, metastatic=bool(p.met_sites)))
     trial = rng.random() < 0.3
     d = _date(rng, when)[0]
     history = _filler(rng, p, p.date_diagnostic, rng.randint(0, 3) + (120 if long else 0))
