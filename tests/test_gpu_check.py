@@ -95,7 +95,6 @@ def test_the_table_lists_every_step_with_its_time():
 # meet CUDA tensors on a GPU; reading a value back (.item(), bool(tensor), a Python `if` on a
 # tensor), which on a GPU makes the host wait for the device, raises too.
 SYNC_IN_FORWARD = {
-    "seq2seq": "rnn/layers.py:57 checks lengths.min()/max() in forward: a host sync per batch on a GPU",
     "bert": "bert/model.py:186 bool(attention_mask.all()) per forward: a deliberate host sync (documented)",
 }
 

@@ -435,3 +435,14 @@ def test_onednn_switch_selects_the_plain_path():
         assert not rnn_fast._use_onednn(x)
     assert not rnn_fast._use_onednn(x.double())
     assert rnn_fast._use_onednn(x) == rnn_fast._ONEDNN_LINEAR
+
+
+@pytest.mark.parametrize("cls", [LSTM, GRU])
+def test_lengths_on_the_device_are_not_read_back(cls):
+    """Lengths that live on the device are not range-checked (on a GPU, reading them back would make
+    every batch wait for the device; CPU lengths still are, above). The meta device stands in for
+    the GPU: any read of a value back to the host raises there."""
+    layer = cls(5, 7, bidirectional=True).to("meta")
+    x = torch.empty(2, 3, 5, device="meta")
+    out, _ = layer(x, lengths=torch.tensor([3, 2], device="meta"))
+    assert out.device.type == "meta" and out.shape == (2, 3, 14)

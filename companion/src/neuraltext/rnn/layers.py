@@ -46,15 +46,16 @@ def lengths_from_mask(mask: Tensor) -> Tensor:
 
 
 def _check_lengths(lengths, B: int, T: int) -> Tensor:
-    """``lengths`` as a (B,) integer tensor in [1, T]. Checked where it lives: lengths on the CPU (as
-    ``pack_padded_sequence`` wants them) cost no device synchronisation."""
+    """``lengths`` as a (B,) integer tensor in [1, T]. The range is checked only on the CPU (where
+    ``pack_padded_sequence`` wants lengths anyway): reading lengths that live on a GPU back to the
+    host would make every batch wait for the device; debug out-of-range lengths on the CPU."""
     lengths = torch.as_tensor(lengths)
     if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
         raise TypeError(f"lengths must hold integers (number of real steps per sequence), got dtype "
                         f"{lengths.dtype}: {lengths.tolist() if lengths.numel() <= 8 else tuple(lengths.shape)}")
     if lengths.shape != (B,):
         raise ValueError(f"lengths should have shape (B,) = ({B},), got {tuple(lengths.shape)}")
-    if B and (lengths.min() < 1 or lengths.max() > T):
+    if B and lengths.device.type == "cpu" and (lengths.min() < 1 or lengths.max() > T):
         raise ValueError(f"lengths must be in [1, T={T}], got min {int(lengths.min())}, max {int(lengths.max())}")
     return lengths.long()
 
