@@ -72,7 +72,12 @@ def _random_ordinary(shape, special: list[int], vocab_size: int, generator, devi
     special at or below it shifts it by one), found with ``searchsorted`` on the device."""
     special = [s for s in special if 0 <= s < vocab_size]
     r = torch.randint(vocab_size - len(special), shape, generator=generator, device=device)
-    shift = torch.tensor([s - j for j, s in enumerate(special)], dtype=torch.long, device=device)
+    return _nth_ordinary(r, special)
+
+
+def _nth_ordinary(r: torch.Tensor, special: list[int]) -> torch.Tensor:
+    """The ``r``-th id (0-based) that is not in ``special`` (sorted, in range): ``r + #{j : special[j] - j <= r}``."""
+    shift = torch.tensor([s - j for j, s in enumerate(special)], dtype=torch.long, device=r.device)
     return r + torch.searchsorted(shift, r, right=True)
 
 
