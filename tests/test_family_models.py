@@ -64,9 +64,10 @@ def test_fixed_model_and_fine_tune_reject_bad_arguments():
         fixed_model("XGBoost", {})
     texts, y = ["a", "b"], np.zeros((2, 11))
     for kwargs, needle in [({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
-                           ({"patience": -1}, "patience must be an integer >= 0"),
+                           ({"patience": 0}, "patience must be an integer >= 1"),
                            ({"val_fraction": 1.0}, r"val_fraction must be in \(0, 1\)"),
-                           ({"encoder_lr": float("nan")}, "encoder_lr must be a positive learning rate")]:
+                           ({"encoder_lr": float("nan")}, "encoder_lr must be a learning rate >= 0"),
+                           ({"lr": 0.0}, "lr must be a positive learning rate")]:
         with pytest.raises(ValueError, match=needle):  # before any weights are loaded
             fine_tune(texts, y, model_name="no-such-model", **kwargs)
 
@@ -120,6 +121,50 @@ def test_embeddings_must_match_the_texts(small_split):
     train, _ = small_split
     with pytest.raises(ValueError, match="embedding rows"):
         cross_validate(train.sentences, train.y, embeddings=np.zeros((3, 8)), progress=False)
+
+
+def test_early_stopping_never_stops_a_run_that_still_improves():
+    from neuraltext.family import EarlyStopping
+
+    still = EarlyStopping(patience=1)
+    assert all(still.update(v) and not still.stop for v in [1.0, 0.9, 0.85, 0.8499, 0.84989])
+    flat = EarlyStopping(patience=2)
+    kept = [flat.update(v) for v in [1.0, 0.7, 0.8, 0.75]]
+    assert kept == [True, True, False, False] and flat.stop and flat.best_epoch == 2
+    late = EarlyStopping(patience=2)
+    for v in [1.0, 1.1, 0.9, 1.0]:  # a new best after one bad epoch resets the count
+        late.update(v)
+    assert not late.stop and late.best_epoch == 3
+
+
+@pytest.mark.pretrained
+def test_fine_tuning_is_fair_pretrained_blocks_at_encoder_lr_and_the_run_recorded(monkeypatch):
+    """By default the trained pretrained blocks take encoder_lr's small steps in both settings (top k
+    blocks, every block) and the head lr's; the history records the epochs run, the best epoch and
+    why the run stopped."""
+    import neuraltext.family.finetune as ft
+
+    groups = []
+    real = ft._optimizer
+
+    def spy(*args):
+        optimizer = real(*args)
+        groups.append(optimizer.param_groups)
+        return optimizer
+
+    monkeypatch.setattr(ft, "_optimizer", spy)
+    data = synthetic_family_sentences(n=48, seed=4)
+    kw = dict(model_name="all-minilm-l6-v2", epochs=2, batch_size=16, prefix=None, max_length=16, patience=1)
+    for layers in (1, None):
+        clf, history = ft.fine_tune(data.sentences, data.y, train_layers=layers, **kw)
+        head, encoder = groups[-1]
+        assert head["lr"] == 1e-3 and encoder["lr"] == 5e-5
+        head_ids = {id(p) for p in clf.head.parameters()}
+        assert head_ids == {id(p) for p in head["params"]} and not head_ids & {id(p) for p in encoder["params"]}
+        assert history.epochs_run == len(history.eval) and 1 <= history.best_epoch <= history.epochs_run
+        assert history.stopped in ("patience", "max epochs")
+        # patience 1, at most 2 epochs: stopped by patience exactly when the last epoch was not the best
+        assert (history.stopped == "patience") == (history.best_epoch < history.epochs_run)
 
 
 @pytest.mark.pretrained

@@ -16,7 +16,7 @@ from neuraltext.family.classical import (FAMILIES, QUICK_GRIDS, classical_model,
                                          per_label_report, tfidf_features, embedding_features, FoldResult,
                                          cross_validate, summarise, split_scores, fixed_model, study_layout,
                                          micro_macro_f1)
-from neuraltext.family.finetune import (TopOfEncoder, fine_tune, predict_labels)
+from neuraltext.family.finetune import (TopOfEncoder, FineTuneHistory, EarlyStopping, fine_tune, predict_labels)
 
 __all__ = ["data", "classical", "finetune", "VALENCES", "SUBJECTS", "LABELS", "LABEL_NAMES", "STUDY_SIZES",
            "STUDY_TEST_SUPPORT", "CodeError", "FamilyFileError", "FamilySentences", "parse_code",
@@ -24,4 +24,4 @@ __all__ = ["data", "classical", "finetune", "VALENCES", "SUBJECTS", "LABELS", "L
            "synthetic_family_sentences", "FAMILIES", "QUICK_GRIDS", "classical_model", "predict",
            "evaluate_split", "per_label_report", "tfidf_features", "embedding_features", "FoldResult",
            "cross_validate", "summarise", "split_scores", "fixed_model", "study_layout", "micro_macro_f1",
-           "TopOfEncoder", "fine_tune", "predict_labels"]
+           "TopOfEncoder", "FineTuneHistory", "EarlyStopping", "fine_tune", "predict_labels"]

@@ -1,8 +1,14 @@
 """Use case 1, fine-tuning: the pretrained encoder and the study's head, trained together.
 
 The study's head on the mean-pooled sentence vector: ``H -> 200 -> 110 -> 11``, a sigmoid per label,
-trained with binary cross-entropy (chapter 7's :class:`~neuraltext.bert.BertClassifier`). The run
-keeps the epoch with the lowest loss on a held-out part of the training texts (early stopping).
+trained with binary cross-entropy (chapter 7's :class:`~neuraltext.bert.BertClassifier`).
+
+**A fair run.** The pretrained blocks that are trained take small steps (``encoder_lr``, 5e-5 by
+default) and the new head large ones (``lr``), whichever way the encoder is run; the run goes on while
+the loss on a held-out part of the training texts still falls, stops after ``patience`` epochs without
+a new best (early stopping), keeps the weights of the best epoch, and is bounded by ``epochs`` (a
+maximum). :class:`FineTuneHistory` records the epochs run, the best epoch and why the run stopped, so
+a table can say whether the bound cut a run that was still improving.
 
 Two ways to run it, the same model:
 
@@ -29,10 +35,11 @@ from torch import nn
 
 from neuraltext.bert.finetune import BertClassifier, classifier_loss, pool, tokenize_batch
 from neuraltext.bert.loading import from_pretrained
+from neuraltext.training.history import TrainHistory
 from neuraltext.training.loop import train
 from neuraltext.utils import get_device, set_seed
 
-__all__ = ["TopOfEncoder", "fine_tune", "predict_labels"]
+__all__ = ["TopOfEncoder", "FineTuneHistory", "EarlyStopping", "fine_tune", "predict_labels"]
 
 
 class TopOfEncoder(nn.Module):
@@ -148,9 +155,39 @@ def _optimizer(model: nn.Module, head: nn.Module, lr: float, encoder_lr: float |
     return torch.optim.AdamW([g for g in groups if g["params"]])
 
 
-def _train_with_early_stopping(run: _Run, clf, optimizer, epochs: int, patience: int, device):
-    """One epoch at a time; keep the weights of the epoch with the lowest validation loss, and stop
-    after ``patience`` epochs without improvement."""
+@dataclass
+class FineTuneHistory(TrainHistory):
+    """The training loop's history plus how the early-stopped run went: ``epochs_run``, the
+    ``best_epoch`` (1-based; its weights are kept) and ``stopped`` (``"patience"``: no new best for
+    ``patience`` epochs; ``"max epochs"``: the bound was reached, possibly while still improving)."""
+
+    epochs_run: int = 0
+    best_epoch: int = 0
+    stopped: str = ""
+
+
+class EarlyStopping:
+    """Stop after ``patience`` epochs in a row without a new lowest validation loss; any new lowest
+    loss, however small the gain, resets the count (a run that still improves is never stopped)."""
+
+    def __init__(self, patience: int):
+        self.patience, self.best, self.best_epoch, self.waited, self.epoch = patience, np.inf, 0, 0, 0
+
+    def update(self, val_loss: float) -> bool:
+        """Record one epoch's validation loss; True when it is a new best (keep these weights)."""
+        self.epoch += 1
+        if val_loss < self.best:
+            self.best, self.best_epoch, self.waited = val_loss, self.epoch, 0
+            return True
+        self.waited += 1
+        return False
+
+    @property
+    def stop(self) -> bool:
+        return self.waited >= self.patience
+
+
+def _val_loss(run: _Run, device):
     @torch.no_grad()
     def val_loss(m):
         total, n = 0.0, 0
@@ -159,19 +196,23 @@ def _train_with_early_stopping(run: _Run, clf, optimizer, epochs: int, patience:
             total += float(F.binary_cross_entropy_with_logits(z, b["labels"].to(device), reduction="sum"))
             n += b["labels"].numel()
         return {"val_loss": total / n}
+    return val_loss
 
-    best, best_state, waited, history = np.inf, None, 0, None
+
+def _train_with_early_stopping(run: _Run, clf, optimizer, epochs: int, patience: int, device):
+    """One epoch at a time, at most ``epochs``; keep the weights of the epoch with the lowest
+    validation loss, and stop after ``patience`` epochs without a new lowest one."""
+    stopper, history = EarlyStopping(patience), FineTuneHistory(stopped="max epochs")
+    best_state = None
     for _ in range(epochs):
-        history = train(run.model, run.loss_fn, run.batches(run.fit, True), epochs=1, optimizer=optimizer,
-                        device=device, evaluate=val_loss, history=history, desc="fine-tune")
-        current = history.eval[-1]["val_loss"]
-        if current < best - 1e-4:  # keep a copy of the trained weights only (not the frozen ones)
-            best, waited = current, 0
+        train(run.model, run.loss_fn, run.batches(run.fit, True), epochs=1, optimizer=optimizer,
+              device=device, evaluate=_val_loss(run, device), history=history, desc="fine-tune")
+        if stopper.update(history.eval[-1]["val_loss"]):  # keep a copy of the trained weights only
             best_state = {name: p.detach().clone() for name, p in clf.named_parameters() if p.requires_grad}
-        else:
-            waited += 1
-            if waited > patience:
-                break
+        if stopper.stop:
+            history.stopped = "patience"
+            break
+    history.epochs_run, history.best_epoch = stopper.epoch, stopper.best_epoch
     clf.load_state_dict(best_state, strict=False)
     clf.eval()
     return clf, history
@@ -179,33 +220,35 @@ def _train_with_early_stopping(run: _Run, clf, optimizer, epochs: int, patience:
 
 def _check_arguments(epochs, patience, val_fraction, lr, encoder_lr, batch_size) -> None:
     """Bad settings fail before the encoder is loaded, naming the argument, its value and what is allowed."""
-    for name, value, low in (("epochs", epochs, 1), ("patience", patience, 0), ("batch_size", batch_size, 1)):
+    for name, value, low in (("epochs", epochs, 1), ("patience", patience, 1), ("batch_size", batch_size, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"fine_tune: {name} must be an integer >= {low}, got {value!r}")
     if not (isinstance(val_fraction, (int, float)) and 0 < val_fraction < 1):
         raise ValueError(f"fine_tune: val_fraction must be in (0, 1), got {val_fraction!r}")
-    for name, value in (("lr", lr), ("encoder_lr", encoder_lr)):
-        if value is not None and not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
-            raise ValueError(f"fine_tune: {name} must be a positive learning rate, got {value!r}")
+    if not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
+        raise ValueError(f"fine_tune: lr must be a positive learning rate, got {lr!r}")
+    if encoder_lr is not None and not (isinstance(encoder_lr, (int, float)) and np.isfinite(encoder_lr) and encoder_lr >= 0):
+        raise ValueError(f"fine_tune: encoder_lr must be a learning rate >= 0 (0: frozen) or None, got {encoder_lr!r}")
 
 
 def fine_tune(train_texts: Sequence[str], y_train: np.ndarray, model_name: str = "multilingual-e5-small",
-              epochs: int = 3, lr: float = 1e-4, batch_size: int = 32, train_layers: int | None = 2,
-              val_fraction: float = 0.1, patience: int = 1, max_length: int = 64, prefix: str | None = "query: ",
-              seed: int = 0, device=None, encoder_lr: float | None = None):
+              epochs: int = 20, lr: float = 1e-3, batch_size: int = 32, train_layers: int | None = 2,
+              val_fraction: float = 0.1, patience: int = 3, max_length: int = 64, prefix: str | None = "query: ",
+              seed: int = 0, device=None, encoder_lr: float | None = 5e-5):
     """Fine-tune a pretrained encoder with the study's head (H -> 200 -> 110 -> 11, sigmoid) through
-    the shared training loop (binary cross-entropy), keeping the epoch with the lowest loss on a
-    held-out validation part of the training texts (early stopping after ``patience`` epochs
-    without improvement).
+    the shared training loop (binary cross-entropy), with early stopping on the loss of a held-out
+    validation part of the training texts (``val_fraction``): at most ``epochs`` epochs, stopped after
+    ``patience`` epochs without a new lowest validation loss, the best epoch's weights kept.
 
     ``train_layers``: how many of the top encoder blocks are trained with the head; the blocks below
     are frozen, so their outputs are computed once and cached (the same numbers every epoch, in eval
-    mode). ``None`` trains every block (the study's setting; on a GPU). ``encoder_lr``: the learning
-    rate of the trained encoder blocks (``None``: ``lr``, as for the head). Pretrained blocks need
-    much smaller steps than a new head: with every block trained at the head's 1e-3, the model
-    forgets what it knew and predicts the majority label only (measured on the synthetic data), hence
-    the usual ``lr`` ~1e-3 for the head and ~1e-5 to 1e-4 for the encoder.
-    Returns ``(classifier, history)``; ``history.eval`` lists the validation loss per epoch.
+    mode). ``None`` trains every block (the study's setting; on a GPU). ``lr``: the new head's
+    learning rate; ``encoder_lr``: that of the trained pretrained blocks, in both settings (``None``:
+    ``lr``, as for the head). Pretrained blocks need much smaller steps than a new head: with every
+    block trained at the head's 1e-3, the model forgets what it knew and predicts the majority label
+    only (measured on the synthetic data), hence ~1e-3 for the head and ~1e-5 to 1e-4 for the encoder.
+    Returns ``(classifier, history)``: a :class:`FineTuneHistory`, whose ``eval`` lists the validation
+    loss per epoch and ``epochs_run``/``best_epoch``/``stopped`` say how the run ended.
     """
     _check_arguments(epochs=epochs, patience=patience, val_fraction=val_fraction, lr=lr, encoder_lr=encoder_lr,
                      batch_size=batch_size)
