@@ -195,3 +195,37 @@ def test_bad_config_is_refused(field, value):
     kwargs = {"vocab_size": 10, field: value}
     with pytest.raises(ValueError, match=rf"LMConfig\.{field} must .*got {value!r}"):
         LMConfig(**kwargs)
+
+
+class _NoFloat64(torch.utils._python_dispatch.TorchDispatchMode):
+    """Raises on every float64 result, as Apple's MPS does (it has no float64)."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in torch.utils._pytree.tree_leaves(out):
+            if isinstance(t, torch.Tensor) and t.dtype == torch.float64:
+                raise TypeError(f"{func} made a float64 tensor (the device has no float64)")
+        return out
+
+
+def test_a_device_without_float64_gets_float32(monkeypatch):
+    """On MPS the perplexities and the sampling probabilities are computed in float32: faked on the
+    CPU by declaring the CPU a device without float64, under a mode that raises on any float64
+    tensor. The values agree with the float64 ones to float32's precision."""
+    from neuraltext.rnn import lm
+
+    assert lm._wide_float(torch.device("mps")) == torch.float32
+    assert lm._wide_float("cpu") == lm._wide_float("cuda:0") == torch.float64
+    torch.manual_seed(0)
+    model = RNNLM(LMConfig(vocab_size=11, cell="gru", embed_dim=4, hidden_size=8))
+    batches = LMBatches(torch.randint(0, 11, (60,)), batch_size=3, seq_len=5, shuffle=False)
+    x, y = next(iter(batches))
+    logits = model(x)[0].detach()
+    wide = evaluate_perplexity(model, batches), perplexity(logits, y).item()
+    greedy = sample(model, [1, 2], 12, temperature=0)
+    monkeypatch.setattr(lm, "_NO_FLOAT64", {"cpu"})
+    with _NoFloat64():
+        narrow = evaluate_perplexity(model, batches), perplexity(logits, y).item()
+        assert sample(model, [1, 2], 12, temperature=0) == greedy
+        assert len(sample(model, [1, 2], 12, temperature=1.0, generator=torch.Generator().manual_seed(0))) == 12
+    assert narrow == pytest.approx(wide, rel=1e-5)

@@ -160,6 +160,15 @@ def lm_loss(logits: Tensor, targets: Tensor, ignore_index: int = -100) -> Tensor
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=ignore_index)
 
 
+_NO_FLOAT64 = {"mps"}  # device types without float64 (Apple's MPS raises on a float64 tensor)
+
+
+def _wide_float(device: str | torch.device) -> torch.dtype:
+    """The dtype perplexities and sampling probabilities are computed in on ``device``: float64, or
+    float32 (the widest there is) on a device without float64."""
+    return torch.float32 if torch.device(device).type in _NO_FLOAT64 else torch.float64
+
+
 def perplexity_from_log_probs(log_probs: Tensor) -> Tensor:
     """``exp(-(1/M) sum_t log P(x_t | x_<t))`` from the M log-probabilities of the true tokens."""
     if log_probs.numel() == 0:
@@ -172,7 +181,8 @@ def perplexity(logits: Tensor, targets: Tensor) -> Tensor:
     if logits.shape[:-1] != targets.shape:
         raise ValueError(f"logits {tuple(logits.shape)} should have shape targets.shape + (V,), "
                          f"targets {tuple(targets.shape)}")
-    log_p = torch.log_softmax(logits.double(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    log_p = torch.log_softmax(logits.to(_wide_float(logits.device)), dim=-1)
+    log_p = log_p.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     return perplexity_from_log_probs(log_p)
 
 
@@ -180,17 +190,18 @@ def perplexity(logits: Tensor, targets: Tensor) -> Tensor:
 def evaluate_perplexity(model: nn.Module, batches, device: str | torch.device | None = None) -> float:
     """Perplexity of an LM over all target tokens of ``batches`` (pooled: total NLL / total M).
 
-    The negative log-likelihood is summed on the device (float64) and read once at the end: no
-    host synchronisation per batch.
+    The negative log-likelihood is summed on the device (float64, float32 on MPS: :func:`_wide_float`)
+    and read once at the end: no host synchronisation per batch.
     """
     was_training = model.training
     model.eval()
     device = device or next(model.parameters()).device
-    total_nll = torch.zeros((), dtype=torch.float64, device=device)
+    wide = _wide_float(device)
+    total_nll = torch.zeros((), dtype=wide, device=device)
     total_m = 0
     for inputs, targets in batches:
         logits, _ = model(inputs.to(device))
-        total_nll += F.cross_entropy(logits.reshape(-1, logits.size(-1)).double(),
+        total_nll += F.cross_entropy(logits.reshape(-1, logits.size(-1)).to(wide),
                                      targets.to(device).reshape(-1), reduction="sum")
         total_m += targets.numel()
     model.train(was_training)
@@ -236,10 +247,11 @@ def sample(model: RNNLM, prompt: Sequence[int], n_tokens: int, temperature: floa
     model.eval()
     device = next(model.parameters()).device
     draw_device = generator.device if generator is not None else device
+    wide = _wide_float(device)
     logits, state = model(torch.tensor([list(prompt)], device=device))
     out: list[Tensor] = []
     for step in range(1, n_tokens + 1):
-        probs = temperature_probs(logits[0, -1].double(), temperature)  # (V,)
+        probs = temperature_probs(logits[0, -1].to(wide), temperature)  # (V,)
         if temperature > 0:
             nxt = torch.multinomial(probs.to(draw_device), 1, generator=generator).to(device)  # (1,)
         else:
