@@ -27,6 +27,7 @@ node) a run takes months and *will* be interrupted. The guarantees:
 
       python -m neuraltext.clinical.pipeline --reports reports.csv --shards 4 --out results/
       python -m neuraltext.clinical.pipeline --reports synthetic:100 --backend local --shards 2 --out r/
+      python -m neuraltext.clinical.pipeline --reports reports.csv --shards 4 --out results/ --retry-failed
 
   writes ``results/shard-<i>-of-4.jsonl`` and the patient table ``results/patients.csv``.
 """
