@@ -67,8 +67,9 @@ def _launch(tmp_path: Path, out: Path, batch: int, nproc: int, *extra: str) -> s
     script = tmp_path / "ddp_script.py"
     script.write_text(SCRIPT)
     out.mkdir(parents=True, exist_ok=True)
+    # CUDA hidden: this is the CPU/gloo test; on a 1-GPU machine rank 1 would otherwise ask for cuda:1
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NEURALTEXT_PROGRESS": "0", "MASTER_ADDR": "127.0.0.1",
-           "GLOO_SOCKET_IFNAME": "lo"}
+           "GLOO_SOCKET_IFNAME": "lo", "CUDA_VISIBLE_DEVICES": ""}
     # --standalone: a rendezvous on localhost with a free port (no fixed port to collide on)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
            str(script), str(out), str(batch), *extra]
@@ -246,3 +247,41 @@ def test_shard_loader_reshuffles_each_epoch_through_the_loop():
           device="cpu")
     first, second = sum(seen[:3], []), sum(seen[3:], [])
     assert sorted(first) == sorted(second) == list(range(12)) and first != second
+
+
+def test_the_launch_hides_cuda_so_every_rank_runs_on_the_cpu(tmp_path, monkeypatch):
+    """The gloo test's workers see no GPU (with one GPU, rank 1 would ask for cuda:1 and fail)."""
+    seen = {}
+
+    def fake_popen(cmd, env, **kwargs):
+        seen.update(env)
+        return None
+    monkeypatch.setattr(subprocess, "Popen", fake_popen)
+    _launch(tmp_path, tmp_path / "out", 8, 2)
+    assert seen["CUDA_VISIBLE_DEVICES"] == ""
+
+
+def test_setup_names_a_local_rank_without_a_gpu(monkeypatch):
+    """torchrun --nproc_per_node=2 on a 1-GPU machine: rank 1 is told why, before asking for cuda:1."""
+    from neuraltext.training import distributed
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: pytest.fail(f"set_device({d}) was called"))
+    for name, value in {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(RuntimeError, match=r"LOCAL_RANK=1 but this machine shows 1 GPU.*--nproc_per_node=1"):
+        distributed.setup()
+
+
+@pytest.mark.parametrize("cuda", [True, False])
+def test_shard_loader_pins_memory_where_batches_go_to_a_gpu(cuda, monkeypatch):
+    """non_blocking copies overlap only from pinned memory: pinned by default when CUDA is there."""
+    from torch.utils.data import TensorDataset
+
+    from neuraltext.training import shard_loader
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    data = TensorDataset(torch.zeros(4, 1))
+    assert shard_loader(data, batch_size=2).pin_memory is cuda
+    assert shard_loader(data, batch_size=2, pin_memory=False).pin_memory is False

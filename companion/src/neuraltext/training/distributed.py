@@ -59,7 +59,10 @@ def setup(backend: str | None = None) -> torch.device:
     """Join the process group that ``torchrun`` describes in the environment (``RANK``, ``WORLD_SIZE``,
     ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``) and return this process's device: ``cuda:<LOCAL_RANK>``
     with the ``nccl`` backend when there are GPUs, else the CPU with ``gloo``. Without torchrun's
-    variables it does nothing and returns the default device (a plain single-process run)."""
+    variables it does nothing and returns the default device (a plain single-process run).
+
+    Each process on a machine needs a GPU of its own: ``LOCAL_RANK`` must be below the number of
+    visible GPUs (``--nproc_per_node`` at most that number), else a ``RuntimeError`` says so."""
     from neuraltext.utils import get_device
 
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
@@ -69,7 +72,13 @@ def setup(backend: str | None = None) -> torch.device:
     if backend not in ("nccl", "gloo"):
         raise ValueError(f"backend must be 'nccl' or 'gloo', got {backend!r}")
     if use_cuda:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        local_rank, n_gpus = int(os.environ.get("LOCAL_RANK", 0)), torch.cuda.device_count()
+        if local_rank >= n_gpus:
+            raise RuntimeError(
+                f"LOCAL_RANK={local_rank} but this machine shows {n_gpus} GPU(s) (cuda:0..cuda:{n_gpus - 1}): "
+                f"start at most {n_gpus} process(es) per node (torchrun --nproc_per_node={n_gpus}), or hide "
+                f"the GPUs (CUDA_VISIBLE_DEVICES=\"\") to run every process on the CPU with gloo")
+        device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
@@ -93,17 +102,21 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
 
 
 def shard_loader(dataset: Dataset, batch_size: int, *, seed: int = 0, shuffle: bool = True,
-                 drop_last: bool = False, collate_fn: Any = None) -> DataLoader:
+                 drop_last: bool = False, collate_fn: Any = None, pin_memory: bool | None = None) -> DataLoader:
     """A ``DataLoader`` over this process's share of a map-style ``dataset`` (a ``DistributedSampler``
     seeded with ``seed``; :func:`neuraltext.training.loop.train` calls its ``set_epoch`` each epoch). With
     one process it is an ordinary loader over the whole dataset, shuffled the same way.
 
-    ``batch_size`` is per process: the global batch is ``batch_size * world_size()``."""
+    ``batch_size`` is per process: the global batch is ``batch_size * world_size()``. ``pin_memory``
+    (default: whether CUDA is available, as :func:`setup` then trains there) puts batches in page-locked
+    memory: only from there does the training loop's ``.to(device, non_blocking=True)`` copy overlap
+    with the GPU's work; from ordinary memory it is a plain blocking copy."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     sampler = DistributedSampler(dataset, num_replicas=world_size(), rank=rank(), shuffle=shuffle, seed=seed,
                                  drop_last=drop_last)
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn)
+    pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn, pin_memory=pin_memory)
 
 
 def gather_objects(obj: Any) -> list[Any]:

@@ -58,7 +58,8 @@ __all__ = ["train", "to_device", "amp_settings", "warmup_schedule"]
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
-    """Move a tensor, or tensors nested in tuples/lists/dicts, to ``device``."""
+    """Move a tensor, or tensors nested in tuples/lists/dicts, to ``device``. The copy overlaps with the
+    GPU's work only from pinned memory (``distributed.shard_loader`` pins on CUDA machines)."""
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
     if isinstance(batch, dict):
