@@ -87,7 +87,7 @@ check compares you with the modules' own count on BERT-base, BERT-Large ($H = 10
 $F = 4096$), multilingual-e5-small's sizes and seeded small configurations."""),
     solution_start("ex-07-parameters", r"""
 Count what each module holds. The heads split $H$ into $h$ pieces of $H/h$, but $W_q$, $W_k$, $W_v$ and
-$W_o$ are $H \times H$ whatever $h$ is. BERT-Large gives 335,141,888, the lecture's "340M":"""),
+$W_o$ are $H \times H$ whatever $h$ is. BERT-Large gives {glue:text}`n_bert_large:,`, the lecture's "340M":"""),
     code('''def my_bert_parameters(cfg):
     """Parameters of a BertModel with the sizes of cfg (embeddings, N blocks, pooler)."""
     ### BEGIN SOLUTION
