@@ -126,3 +126,15 @@ def test_word2vec_fast_path_keeps_everything_on_the_device_of_its_tables():
     assert _sgns_step(W_in, W_out, idx, idx, neg, 0.1).device.type == "meta"
     examples = (idx, idx, idx, [0, 1, 2, 3, 4, 5, 6, 7, 8])
     assert _cbow_step(W_in, W_out, examples, 0, B, neg, 0.1).device.type == "meta"
+
+
+def test_padding_mask_with_the_padded_length_reads_nothing_back():
+    """padding_mask(lengths, T) with T given (the batch's padded length) builds the mask on the lengths'
+    device without reading them back; only a left-out T needs max(lengths) on the host."""
+    from neuraltext.transformer.multihead import padding_mask
+
+    lengths = torch.tensor([5, 3]).to("meta")
+    mask = padding_mask(lengths, 6)
+    assert mask.device.type == "meta" and mask.shape == (2, 6)
+    with pytest.raises(RuntimeError):  # the host read the docstring warns about
+        padding_mask(lengths)

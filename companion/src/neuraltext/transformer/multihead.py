@@ -224,7 +224,11 @@ def causal_mask(length: int, device: torch.device | str | None = None) -> torch.
 
 
 def padding_mask(lengths: torch.Tensor | list[int], max_len: int | None = None) -> torch.Tensor:
-    """``(B, max_len)`` bool, True at **padding** positions (index >= length of the sequence)."""
+    """``(B, max_len)`` bool, True at **padding** positions (index >= length of the sequence).
+
+    ``max_len`` is the padded length, the ``T`` of the batch's ``(B, T)`` tensor: pass it. Left out, it
+    is ``max(lengths)``, read back to the host: free on the CPU, a wait for the device when the lengths
+    live on a GPU."""
     lengths = torch.as_tensor(lengths)
     max_len = int(lengths.max()) if max_len is None else max_len
     return torch.arange(max_len, device=lengths.device)[None, :] >= lengths[:, None]
