@@ -4,6 +4,7 @@
 #   make bench  -> the benchmark scripts, one table of ratios (against gensim, torch.nn, scikit-learn ...)
 #   make gpu-check -> on a CUDA machine: the GPU path (cuda tests, AMP, DDP, GPU benchmarks), one table
 #   make labs   -> labs/student/: the student notebooks generated from the book's (tools/labs.py)
+#   make served -> opt-in: llama.cpp's server for the clinical served-backend test (compiles llama.cpp)
 # Each one creates .venv on first use.
 
 PYTHON ?= python3
@@ -26,7 +27,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PYDEVD_DISABLE_FILE_VALIDATION ?= 1
 
-.PHONY: all setup book test unit notebooks bench gpu-check labs clean distclean
+.PHONY: all setup book test unit notebooks bench gpu-check labs served clean distclean
 
 all: test
 
@@ -58,6 +59,13 @@ notebooks: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest tests --nbval-lax --nbval-current-env --nbval-cell-timeout=900 book
+
+# opt-in: llama.cpp's server (llama-cpp-python[server]), which enforces the clinical backend's JSON schema
+# while decoding; tests/test_clinical_llamacpp.py and benchmarks/clinical_served.py use it and skip without
+# it. It compiles llama.cpp from its sdist (8.5 CPU-minutes; 35 min on a loaded 2-core machine), too slow
+# for the default set-up, which must leave `make test` within 30 minutes on a fresh clone.
+served: $(STAMP)
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(PIP) install --quiet -c constraints.txt -e "companion[served]"
 
 # every benchmark in its quick mode (~10 min on 2 cores), one table; results in benchmarks/results/
 bench: $(STAMP)
