@@ -1,7 +1,8 @@
 """The lecture's own CA and CC reports and the study's JSON answers, unedited (issue 24, section 2).
 
-The fixture ``tests/data/clinical_lecture_examples.txt`` is copied verbatim from
-``course-material/000_20477971f080d78d.txt``. Grounding on the *original* texts must accept the study's
+The texts live in the package (``neuraltext.clinical.lecture``, so that the chapter reads them on Colab
+too), copied verbatim from ``course-material/000_20477971f080d78d.txt`` and checked against it here.
+Grounding on the *original* texts must accept the study's
 correct answers, including the inferred ones (``TNM "T1b N0 M1"`` and ``stade "IV"``: the report writes
 "Classification T1b N0, stade IA" at diagnosis, then a metastatic progression), and the rules baseline
 is shown as it is.
@@ -9,40 +10,40 @@ is shown as it is.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from neuraltext.clinical import KEYS, Extractor, Report, RulesBackend, grounding_problem, parse_answer
+from neuraltext.clinical import lecture as lecture_data
 
-FIXTURE = Path(__file__).parent / "data" / "clinical_lecture_examples.txt"
-SOURCE = Path(__file__).resolve().parents[2] / "shared" / "course-material" / "000_20477971f080d78d.txt"
-
-
-def _sections() -> dict[tuple[str, str], str]:
-    text = FIXTURE.read_text(encoding="utf-8")
-    parts = re.split(r"^=== (CA|CC) (answer|report) \(source lines [\d-]+\) ===\n", text, flags=re.M)
-    return {(parts[i], parts[i + 1]): parts[i + 2] for i in range(1, len(parts), 3)}
-
-
-SECTIONS = _sections()
+SOURCE = Path(__file__).resolve().parents[2] / "shared" / lecture_data.SOURCE
 
 
 def lecture(kind: str) -> tuple[Report, dict[str, str]]:
     """The report and the study's raw answers (the slides' JSON is not strict JSON: read its pairs)."""
-    answers = dict(re.findall(r'"(\w+)":\s*"(.*?)"', SECTIONS[(kind, "answer")], flags=re.S))
-    return Report(id=answers["CR"], type=kind, text=SECTIONS[(kind, "report")]), answers
+    report = {"CA": lecture_data.LECTURE_CA, "CC": lecture_data.LECTURE_CC}[kind]
+    return report, report.truth
 
 
-def test_the_fixture_is_the_lecture_verbatim():
+def test_the_package_texts_are_the_lecture_verbatim():
     if not SOURCE.exists():
         pytest.skip("the course material is not beside this checkout")
     lines = SOURCE.read_text(encoding="utf-8").splitlines(keepends=True)
-    for match in re.finditer(r"^=== (\w\w) (\w+) \(source lines (\d+)-(\d+)\) ===$",
-                             FIXTURE.read_text(encoding="utf-8"), flags=re.M):
-        kind, part, first, last = match.groups()
-        assert SECTIONS[(kind, part)] == "".join(lines[int(first) - 1:int(last)]), (kind, part)
+    assert set(lecture_data.SOURCE_LINES) == {"CA_REPORT_TEXT", "CA_ANSWER_TEXT", "CC_REPORT_TEXT", "CC_ANSWER_TEXT"}
+    for name, (first, last) in lecture_data.SOURCE_LINES.items():
+        assert getattr(lecture_data, name) == "".join(lines[first - 1:last]), name
+
+
+def test_the_lecture_reports_and_answers():
+    assert lecture_data.LECTURE_CA.type == "CA" and lecture_data.LECTURE_CC.type == "CC"
+    assert lecture_data.LECTURE_CC.id == "201400423TG_CC_125302080_20180824.pdf"
+    cc = lecture_data.LECTURE_CC.truth
+    assert (cc["TNM"], cc["stade_tumeur"], cc["date_diagnostic"]) == ("T1b N0 M1", "IV", "26/11/2015")
+    assert "M1" not in lecture_data.CC_REPORT_TEXT  # the report never writes the M1 the study infers
+    assert lecture_data.LECTURE_CA.truth["date_creation"] == "01/12/2016"  # the study's dd/mm/yyyy
+    with pytest.raises(ValueError, match="answer_text must hold"):
+        lecture_data.study_answers('{"TNM": "T1 N0 M0"}')
 
 
 def test_grounding_accepts_the_studys_answers_on_the_original_ca():
