@@ -15,19 +15,24 @@ saves it with ``fig.savefig(path)``. The symbols are the chapters' (``h_t``, ``C
     diagrams.kv_cache()                  # chapter 8, one generation step with a KV cache
     diagrams.rlhf_steps()                # chapter 9, SFT -> reward model -> PPO, and DPO
     diagrams.ddp_diagram()               # appendix A, data-parallel training with torchrun
+    diagrams.extraction_pipeline()       # chapter 11, prefix -> key -> validate/ground -> retry -> table
+    diagrams.token_mask(tokens, steps)   # chapter 11, constrained decoding's allowed tokens per step
 
 One module per part of the book (:mod:`~neuraltext.diagrams.recurrent`,
-:mod:`~neuraltext.diagrams.transformers`, :mod:`~neuraltext.diagrams.training`); the drawing helpers
+:mod:`~neuraltext.diagrams.transformers`, :mod:`~neuraltext.diagrams.training`,
+:mod:`~neuraltext.diagrams.clinical`); the drawing helpers
 (`box`, `arrow`, `new_figure`, in :mod:`~neuraltext.diagrams.drawing`) are public so that a new
 diagram is drawn in the same style.
 """
 
-from neuraltext.diagrams import drawing, recurrent, transformers, training
+from neuraltext.diagrams import drawing, recurrent, transformers, training, clinical
 from neuraltext.diagrams.drawing import new_figure, box, arrow
 from neuraltext.diagrams.recurrent import unrolled_rnn, lstm_cell, gru_cell, encoder_decoder_attention
 from neuraltext.diagrams.transformers import transformer_block, bert_inputs, decoder_only_blocks, kv_cache
 from neuraltext.diagrams.training import rlhf_steps, ddp_diagram
+from neuraltext.diagrams.clinical import extraction_pipeline, token_mask
 
 __all__ = ["drawing", "recurrent", "transformers", "training", "new_figure", "box", "arrow", "unrolled_rnn",
            "lstm_cell", "gru_cell", "encoder_decoder_attention", "transformer_block", "bert_inputs",
-           "decoder_only_blocks", "kv_cache", "rlhf_steps", "ddp_diagram"]
+           "decoder_only_blocks", "kv_cache", "rlhf_steps", "ddp_diagram", "clinical", "extraction_pipeline",
+           "token_mask"]
