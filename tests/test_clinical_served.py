@@ -229,6 +229,8 @@ def test_inside_the_hospital_needs_https_to_another_host():
 
 def test_requests_ignore_proxy_variables(server, monkeypatch):
     """A proxy variable would route report text through another host: the client never uses one."""
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     text, _ = ServedBackend(server, "m").answer(CA, "date_creation", 2048)
