@@ -137,6 +137,21 @@ def test_neutral_labels_come_mostly_from_neutral_sentences():
     assert clean >= 2 / 3 * noisy, (clean, noisy)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_split_is_stratified_on_the_labels(seed):
+    """The test part's supports follow the whole set's (within 10%, or 3 sentences); the plain random
+    split stays available."""
+    data = synthetic_family_sentences(seed=seed)
+    train, test = data.split(seed=seed)
+    assert (len(train), len(test)) == (1318, 330)
+    whole = data.support()
+    for label, got in zip(LABELS, test.y.sum(axis=0).tolist()):
+        expected = whole[label] * 330 / len(data)
+        assert abs(got - expected) <= max(3, 0.1 * expected), (label, got, round(expected))
+    plain_train, plain_test = data.split(seed=seed, stratify=False)
+    assert len(plain_test) == 330 and plain_test.sentences != test.sentences
+
+
 def test_synthetic_data_is_seeded():
     a, b, c = (synthetic_family_sentences(n=200, seed=s) for s in (7, 7, 8))
     assert a.sentences == b.sentences and a.labels == b.labels

@@ -21,8 +21,10 @@ so ``jf+,js+`` -> {+, j, f, s} and ``si`` -> {i, s}. The label vector ``y`` is i
 order of :data:`LABELS`.
 
 The real sentences are private. :func:`synthetic_family_sentences` writes seeded French stand-ins in
-the same format, with the study's size (1,648 sentences, split 1,318 / 330) and label frequencies
-close to its test set's supports. :func:`read_family_file` reads a real file of the same format.
+the same format, with the study's size (1,648 sentences, split 1,318 / 330, stratified on the labels)
+and label frequencies close to its test set's supports (each within about 10% on average over seeds;
+neutral labels mostly from neutral sentences). :func:`read_family_file` reads a real file of the
+same format.
 """
 
 from __future__ import annotations
@@ -174,12 +176,30 @@ class FamilySentences:
     def subset(self, index) -> "FamilySentences":
         return FamilySentences([self.sentences[i] for i in index], [self.labels[i] for i in index], self.source)
 
-    def split(self, n_test: int = STUDY_SIZES["test"], seed: int = 0) -> tuple["FamilySentences", "FamilySentences"]:
-        """A seeded random train/test split (the study's 1,318 / 330 for 1,648 sentences)."""
+    def split(self, n_test: int = STUDY_SIZES["test"], seed: int = 0,
+              stratify: bool = True) -> tuple["FamilySentences", "FamilySentences"]:
+        """A seeded train/test split (the study's 1,318 / 330 for 1,648 sentences), stratified on the
+        eleven labels by default (``iterative-stratification``), so that every label's share in the
+        test part is its share in the whole (the study's table gives its test set's supports);
+        ``stratify=False``: a plain random split."""
         if not 0 < n_test < len(self):
             raise ValueError(f"n_test must be between 1 and {len(self) - 1}, got {n_test}")
-        order = np.random.default_rng(seed).permutation(len(self))
-        return self.subset(order[n_test:]), self.subset(order[:n_test])
+        if not stratify:
+            order = np.random.default_rng(seed).permutation(len(self))
+            return self.subset(order[n_test:]), self.subset(order[:n_test])
+        from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+
+        k = max(2, round(len(self) / n_test))  # one fold of k is the test part (its size, to within a few)
+        folds = MultilabelStratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+        train, test = next(folds.split(np.zeros(len(self)), self.y))
+        rng = np.random.default_rng(seed)  # the stratifier's sizes can be off by a few: make them exact
+        if len(test) > n_test:
+            extra = rng.choice(len(test), len(test) - n_test, replace=False)
+            train, test = np.concatenate([train, test[extra]]), np.delete(test, extra)
+        elif len(test) < n_test:
+            extra = rng.choice(len(train), n_test - len(test), replace=False)
+            train, test = np.delete(train, extra), np.concatenate([test, train[extra]])
+        return self.subset(sorted(train)), self.subset(sorted(test))
 
     def support(self) -> dict[str, int]:
         """How many sentences carry each label."""
@@ -278,10 +298,10 @@ class _FamilyGenerator:
 
     # P(subject present | it is not the respondent), tuned so the label frequencies of 1,648
     # sentences come close to the study's test supports (STUDY_TEST_SUPPORT / 330).
-    SUBJECT_P = {"m": 0.18, "p": 0.18, "s": 0.18, "f": 0.1, "a": 0.2, "t": 0.053}
+    SUBJECT_P = {"m": 0.18, "p": 0.18, "s": 0.18, "f": 0.11, "a": 0.2, "t": 0.053}
     # P(valence of the sentence's content), tuned with the noise below to the study's supports
     # (+ 72, - 63, 0 47, i 146 of 330): the neutral sentences are neutral by their words.
-    VALENCE_P = {"+": 0.20, "-": 0.17, "0": 0.095, "i": 0.455}
+    VALENCE_P = {"+": 0.19, "-": 0.165, "0": 0.085, "i": 0.455}
     # what a coder may read a valence as, instead (one of these, equally likely)
     NEIGHBOURS = {"+": ["0", "i"], "-": ["0", "i"], "0": ["+", "-"], "i": ["+", "-", "0"]}
 
