@@ -198,7 +198,8 @@ def _bert():
     labels = torch.full_like(ids, bert.IGNORE_INDEX)
     labels[:, 3] = ids[:, 3]
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids),
-             "mlm_labels": labels, "is_next": torch.tensor([0, 1, 0, 1])}
+             "mlm_labels": labels, "is_next": torch.tensor([0, 1, 0, 1]),
+             "n_masked": int((labels != bert.IGNORE_INDEX).sum())}  # as pretraining_batches gives it
     return model, pre.pretraining_loss, [batch]
 
 

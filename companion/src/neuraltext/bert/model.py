@@ -182,8 +182,10 @@ class BertModel(nn.Module):
                 raise ValueError(f"attention_mask {tuple(attention_mask.shape)} must have the shape of "
                                  f"input_ids {tuple(input_ids.shape)}")
             # without padding, give attention no mask at all: the fused kernel then takes its
-            # mask-free path (transformers does the same); this costs one host sync per forward
-            if not bool(attention_mask.all()):
+            # mask-free path (transformers does the same). Asked only of CPU tensors: on a GPU the
+            # answer is a host sync per forward, so the mask goes through as is there (a caller that
+            # knows its batch has no padding passes attention_mask=None)
+            if attention_mask.device.type != "cpu" or not bool(attention_mask.all()):
                 padding = attention_mask == 0  # (B, T): True at padding, the MultiHeadAttention convention
         x = self.embeddings(input_ids, token_type_ids)  # (B, T, H)
         states = [x] if output_hidden_states else None
