@@ -1,7 +1,9 @@
-"""Chapter 9's exercises: the Bradley-Terry reward loss, PPO's KL-penalised reward, the DPO loss.
+"""Chapter 9's exercises: the Bradley-Terry reward loss, PPO's KL-penalised reward, PPO's clipped
+objective, the DPO loss.
 
 The references are the package's functions that the chapter trains with and tests against TRL:
-``neuraltext.align.reward.bradley_terry_loss``, ``neuraltext.align.ppo.kl_penalized_reward`` and
+``neuraltext.align.reward.bradley_terry_loss``, ``neuraltext.align.ppo.kl_penalized_reward``,
+``neuraltext.align.ppo.clipped_surrogate`` (its loss, without the clip fraction) and
 ``neuraltext.align.dpo.dpo_loss`` (its loss, without the statistics).
 """
 
@@ -11,6 +13,7 @@ import torch
 
 from neuraltext.align import dpo_loss
 from neuraltext.align import kl_penalized_reward
+from neuraltext.align import clipped_surrogate
 from neuraltext.align import bradley_terry_loss
 from neuraltext.labs.check import Case, Exercise
 
@@ -68,6 +71,35 @@ def _kl_reward_cases() -> list[Case]:
     ]
 
 
+def _clip_reference(logp, old_logp, advantages, mask, clip_eps):
+    return clipped_surrogate(logp, old_logp, advantages, mask, clip_eps)[0]
+
+
+def _clip_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(0)
+
+    def logps(B, T, spread=0.1, dtype=torch.float32):   # pi_theta near pi_old: ratios around 1
+        old = -_randn(g, B, T, dtype=dtype).abs() * 2
+        return old + spread * _randn(g, B, T, dtype=dtype), old
+
+    lp, old = logps(4, 8)
+    mask = _answer_mask(g, 4, 8)
+    far, far_old = logps(6, 5, spread=1.0)                # ratios from e^-2 to e^2: many clipped
+    garbage, garbage_old = lp.clone(), old.clone()
+    garbage[mask == 0], garbage_old[mask == 0] = 50.0, -50.0   # padding: not log-probabilities
+    same = -_randn(g, 3, 6).abs()
+    lp64, old64 = logps(5, 7, dtype=torch.float64)
+    return [
+        Case("4 answers of different lengths, eps 0.2", (lp, old, _randn(g, 4), mask, 0.2)),
+        Case("ratios far from 1, advantages of both signs (min, not max)", (far, far_old, _randn(g, 6), _answer_mask(g, 6, 5), 0.2)),
+        Case("the same answers, eps 0.1", (far, far_old, _randn(g, 6), _answer_mask(g, 6, 5), 0.1)),
+        Case("policy equal to pi_old: rho = 1, the loss is -mean A", (same, same.clone(), _randn(g, 3), torch.ones(3, 6, dtype=torch.long), 0.2)),
+        Case("padding positions hold large values", (garbage, garbage_old, _randn(g, 4), mask, 0.2)),
+        Case("an empty answer (mask all 0) counts as 0", (*logps(3, 6), _randn(g, 3), _answer_mask(g, 3, 6, lengths=[2, 0, 3]), 0.2)),
+        Case("float64", (lp64, old64, _randn(g, 5, dtype=torch.float64), _answer_mask(g, 5, 7), 0.3)),
+    ]
+
+
 def _dpo_reference(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta):
     return dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta)[0]
 
@@ -108,6 +140,14 @@ EXERCISES = [
         cases=_kl_reward_cases,
         hint="kl = sum over the answer's tokens (mask = 1) of log pi - log pi_ref, one number per answer; "
              "R = score - beta kl; return (R, kl).",
+    ),
+    Exercise(
+        id="09.ppo_clip",
+        title="PPO's clipped objective",
+        reference=_clip_reference,
+        cases=_clip_cases,
+        hint="rho = exp(logp - old_logp) per token; per token -min(rho A, clamp(rho, 1 - eps, 1 + eps) A) with A "
+             "one number per answer; average over each answer's masked tokens (at least 1), then over answers.",
     ),
     Exercise(
         id="09.dpo_loss",
