@@ -55,7 +55,7 @@ import os
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -122,7 +122,6 @@ class EngineSummary:
     seconds: float
     workers: int = 0
     batches: int = 0
-    notes: list = field(default_factory=list)
 
     @property
     def reports_per_second(self) -> float:
