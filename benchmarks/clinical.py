@@ -115,8 +115,8 @@ def compare_llama(n_reports: int, free: bool) -> dict:
     modes = ["constrained"] + (["free"] if free else [])
     out = {}
     for mode in modes:
-        backends = {"ours": TransformersBackend((tok, ours), mode=mode),
-                    "transformers": TransformersBackend((tok, theirs), mode=mode)}
+        backends = {"ours": TransformersBackend((ours, tok), mode=mode),
+                    "transformers": TransformersBackend((theirs, tok), mode=mode)}
         seconds, records = {k: 0.0 for k in backends}, {k: [] for k in backends}
         for i, report in enumerate(reports):
             order = list(backends) if i % 2 == 0 else list(backends)[::-1]  # alternate who goes first

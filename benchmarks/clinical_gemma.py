@@ -85,7 +85,7 @@ def load_gemma():
     t2 = time.perf_counter()
     if tok.chat_template is None:
         tok.chat_template = COMPLETION_TEMPLATE
-    return (tok, model), {"tokenizer_s": t1 - t0, "model_s": t2 - t1}
+    return (model, tok), {"tokenizer_s": t1 - t0, "model_s": t2 - t1}
 
 
 def main() -> None:

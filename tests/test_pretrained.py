@@ -71,7 +71,7 @@ def test_empty_name():
 
 @pytest.mark.pretrained
 def test_packaged_encoder_loads_and_embeds():
-    tokenizer, model = pretrained.load_encoder("all-minilm-l6-v2")
+    model, tokenizer = pretrained.load_encoder("all-minilm-l6-v2")
     assert model.config.model_type == "bert"
     assert (model.config.num_hidden_layers, model.config.hidden_size) == (6, 384)
     batch = tokenizer(["ma sœur est contente", "my sister is happy"], return_tensors="pt", padding=True)
@@ -87,7 +87,7 @@ def test_converted_llm_matches_the_gguf_checkpoint():
     """The cached safetensors copy gives the same logits as transformers' own GGUF loading."""
     from transformers import AutoModelForCausalLM
 
-    tokenizer, model = pretrained.load_causal_lm("smollm2-135m-instruct")
+    model, tokenizer = pretrained.load_causal_lm("smollm2-135m-instruct")
     r = resolve("smollm2-135m-instruct")
     reference = AutoModelForCausalLM.from_pretrained(r.path, gguf_file=r.gguf_file).eval()
     ids = tokenizer("Le patient a consulté le", return_tensors="pt").input_ids
@@ -95,3 +95,35 @@ def test_converted_llm_matches_the_gguf_checkpoint():
         ours, theirs = model(ids).logits, reference(ids).logits
     torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-5)
     assert type(model).__name__ == "LlamaForCausalLM"
+
+
+def test_loaders_return_model_then_tokenizer(tmp_path):
+    """Every loader of the course returns ``(model, tokenizer)``, as ``neuraltext.gpt.llama.from_pretrained``
+    does (``load_causal_lm`` used to return the pair the other way round)."""
+    import transformers
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tok = Tokenizer(models.WordLevel({"[UNK]": 0, "a": 1, "b": 2}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]")
+    folder = tmp_path / "tiny-llama"
+    cfg = transformers.LlamaConfig(vocab_size=3, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                                   num_attention_heads=2, num_key_value_heads=1)
+    transformers.LlamaForCausalLM(cfg).save_pretrained(folder)
+    fast.save_pretrained(folder)
+    for loader in (pretrained.load_causal_lm, pretrained.load_encoder):
+        model, tokenizer = loader(str(folder))
+        assert isinstance(model, transformers.PreTrainedModel) and not model.training
+        assert tokenizer("a b")["input_ids"] == [1, 2]
+
+
+def test_ignore_index_is_defined_once():
+    import re
+    from pathlib import Path
+
+    import neuraltext
+
+    root = Path(neuraltext.__file__).parent
+    defined = [p.relative_to(root).as_posix() for p in root.rglob("*.py")
+               if re.search(r"^IGNORE_INDEX\s*=", p.read_text(encoding="utf-8"), re.M)]
+    assert defined == ["bert/model.py"]

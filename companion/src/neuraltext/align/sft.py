@@ -34,12 +34,11 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from neuraltext.bert.model import IGNORE_INDEX  # -100: the label a loss skips (one definition, chapter 7's)
 from neuraltext.gpt.chat import chat_split
 
 __all__ = ["IGNORE_INDEX", "sft_example", "sft_batch", "pack", "sft_loss", "logits_of", "token_logps",
            "completion_logps", "pair_batch", "chat_texts"]
-
-IGNORE_INDEX = -100
 
 
 def sft_example(prompt_ids: Sequence[int], completion_ids: Sequence[int]) -> tuple[list[int], list[int]]:

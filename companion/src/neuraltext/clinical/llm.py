@@ -191,7 +191,8 @@ class TransformersBackend:
     """A causal LM answering one key at a time; ``mode`` is ``"free"`` or ``"constrained"``.
 
     ``model``: a packaged name (``"smollm2-135m-instruct"``), a hub name or folder, or a loaded
-    ``(tokenizer, model)`` pair (to share one model between backends).
+    ``(model, tokenizer)`` pair, as :func:`neuraltext.weights.load_causal_lm` returns it (to share one
+    model between backends).
     """
 
     def __init__(self, model="smollm2-135m-instruct", mode: str = "constrained", device=None,
@@ -199,11 +200,11 @@ class TransformersBackend:
         if mode not in ("free", "constrained"):
             raise ValueError(f"mode must be 'free' or 'constrained', got {mode!r}")
         if isinstance(model, tuple):
-            self.tokenizer, self.model = model
+            self.model, self.tokenizer = model
         else:
             from neuraltext.weights.registry import load_causal_lm
 
-            self.tokenizer, self.model = load_causal_lm(model, device=device)
+            self.model, self.tokenizer = load_causal_lm(model, device=device)
         self.mode, self.max_new_tokens = mode, max_new_tokens
         self.name = f"llm-{mode}"
         self.max_context = int(getattr(self.model.config, "max_position_embeddings", 2048))

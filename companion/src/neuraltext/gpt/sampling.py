@@ -320,26 +320,37 @@ def generate(
     stops = _check_generate_args(model, input_ids, max_new_tokens, temperature, top_k, top_p, stop_ids, pad_id)
     mask = _check_inputs(input_ids, attention_mask)
     gen = _as_generator(generator, input_ids.device)
-    stops = torch.tensor(stops, dtype=torch.long, device=input_ids.device)
-    B = input_ids.shape[0]
-    ids, steps, past = input_ids, [], None
-    finished = torch.zeros(B, dtype=torch.bool, device=input_ids.device)
-    saw_nan = torch.zeros((), dtype=torch.bool, device=input_ids.device)  # read once, at the end
+    ids, steps = _decode(model, input_ids, mask, max_new_tokens, lambda last: sample_next(
+        last, temperature, top_k, top_p, gen), stops, pad_id, use_cache, return_logits)
+    if return_logits:
+        B, V = input_ids.shape[0], steps[0].shape[-1] if steps else 0
+        return ids, (torch.stack(steps, dim=1) if steps else input_ids.new_zeros(B, 0, V, dtype=torch.float))
+    return ids
+
+
+def _decode(model, ids, mask, max_new_tokens: int, choose, stop_ids: list[int], pad_id: int, use_cache: bool,
+            keep_logits: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The loop of :func:`generate`: prefill, then one token per step (``choose(logits (B, V)) -> (B,)``),
+    the cache handed back to the model. Returns the ids and, with ``keep_logits``, each step's logits."""
+    B, device = ids.shape[0], ids.device
+    stops = torch.tensor(stop_ids, dtype=torch.long, device=device)
+    steps, past = [], None
+    finished = torch.zeros(B, dtype=torch.bool, device=device)
+    saw_nan = torch.zeros((), dtype=torch.bool, device=device)  # read once, at the end
     # a model that can skip the de-embedding of all but the last position (neuraltext.gpt.llama) is asked to
     extra = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
     for step in range(max_new_tokens):
         if step == 0 or not use_cache:  # the whole sequence (prefill, or no cache at all)
             logits, present = model(ids, attention_mask=mask, position_ids=default_position_ids(mask), **extra)
         else:  # only the last token; the model extends its cache
-            position = position_ids_for(mask, B, 1, mask.shape[1] - 1, mask.device)  # (B, 1)
+            position = position_ids_for(mask, B, 1, mask.shape[1] - 1, device)  # (B, 1)
             logits, present = model(ids[:, -1:], attention_mask=mask, position_ids=position, past=past)
         past = present if use_cache else None
         last = logits[:, -1]  # (B, V): D E_t for the last position
         saw_nan |= torch.isnan(last).any()
-        if return_logits:
+        if keep_logits:
             steps.append(last.float())
-        token = sample_next(last, temperature, top_k, top_p, gen)  # (B,)
-        token = torch.where(finished, torch.full_like(token, pad_id), token)
+        token = torch.where(finished, torch.full_like(finished, pad_id, dtype=torch.long), choose(last))  # (B,)
         ids = torch.cat([ids, token[:, None]], dim=1)
         mask = torch.cat([mask, ~finished[:, None]], dim=1)  # a finished row's padding is masked
         if stops.numel():
@@ -349,10 +360,7 @@ def generate(
     if bool(saw_nan):
         raise ValueError("the model gave NaN logits during generation: its output is broken (a NaN weight or "
                          "input?); no token can be chosen")
-    if return_logits:
-        V = steps[0].shape[-1] if steps else 0
-        return ids, (torch.stack(steps, dim=1) if steps else input_ids.new_zeros(B, 0, V, dtype=torch.float))
-    return ids
+    return ids, steps
 
 
 def pad_left(sequences: Sequence[Sequence[int]], pad_id: int = 0, device=None) -> tuple[torch.Tensor, torch.Tensor]:

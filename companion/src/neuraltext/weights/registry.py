@@ -212,7 +212,8 @@ def load_tokenizer(name: str = "all-minilm-l6-v2") -> Any:
 
 
 def _load(auto_class_name: str, name: str, device: Any) -> tuple[Any, Any]:
-    """Tokenizer and model for ``name`` via the ``transformers`` auto class, in eval mode."""
+    """``(model, tokenizer)`` for ``name`` via the ``transformers`` auto class, the model in eval mode
+    (the order of every loader of the course, e.g. :func:`neuraltext.gpt.llama.from_pretrained`)."""
     import transformers
 
     resolved = _converted(resolve(name))
@@ -223,16 +224,16 @@ def _load(auto_class_name: str, name: str, device: Any) -> tuple[Any, Any]:
         raise _hub_error(resolved, err) from None
     if device is not None:
         model = model.to(device)
-    return tokenizer, model.eval()
+    return model.eval(), tokenizer
 
 
 def load_encoder(name: str = "all-minilm-l6-v2", device: Any = None) -> tuple[Any, Any]:
-    """Load an encoder (``AutoModel``) and its tokenizer, in eval mode on ``device``."""
+    """``(model, tokenizer)``: an encoder (``AutoModel``) in eval mode on ``device``, and its tokenizer."""
     return _load("AutoModel", name, device)
 
 
 def load_causal_lm(name: str = "smollm2-135m-instruct", device: Any = None) -> tuple[Any, Any]:
-    """Load a causal language model (``AutoModelForCausalLM``) and its tokenizer, in eval mode.
+    """``(model, tokenizer)``: a causal language model (``AutoModelForCausalLM``) in eval mode, and its tokenizer.
 
     A GGUF checkpoint is converted to safetensors in :func:`cache_dir` the first time (~20 s) and
     loaded from there afterwards (under a second).
