@@ -31,6 +31,7 @@ from neuraltext.diagrams.recurrent import unrolled_rnn, lstm_cell, gru_cell, enc
 from neuraltext.diagrams.transformers import transformer_block, bert_inputs, decoder_only_blocks, kv_cache
 from neuraltext.diagrams.training import rlhf_steps, ddp_diagram
 from neuraltext.diagrams.clinical import extraction_pipeline, token_mask
+from neuraltext.diagrams.alignment import ppo_vs_dpo, reward_histograms  # chapter 9
 
 __all__ = ["drawing", "recurrent", "transformers", "training", "new_figure", "box", "arrow", "unrolled_rnn",
            "lstm_cell", "gru_cell", "encoder_decoder_attention", "transformer_block", "bert_inputs",
