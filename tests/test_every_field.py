@@ -188,3 +188,37 @@ def test_llama_every_field_differs_and_matches_transformers():
     _, past = ours(ids[:, :-1])
     step, _ = ours(ids[:, -1:], past=past)
     torch.testing.assert_close(step[:, -1], r.logits[:, -1], **TOL)
+
+
+def _active_dropouts(model, run) -> int:
+    """How many dropouts with p > 0 actually act (training=True) during ``run()``: every dropout of the
+    package goes through ``torch.nn.functional.dropout`` (``nn.Dropout`` too)."""
+    calls = []
+    real = F.dropout
+
+    def counting(input, p=0.5, training=True, inplace=False):
+        calls.append(p > 0 and training)
+        return real(input, p, training, inplace)
+
+    torch.nn.functional.dropout = counting
+    try:
+        run()
+    finally:
+        torch.nn.functional.dropout = real
+    return sum(calls)
+
+
+@pytest.mark.parametrize("which", ["gpt", "bert"])
+def test_every_dropout_site_follows_the_mode(which):
+    """Each of the model's dropout sites acts in train mode and none in eval mode: the embeddings, then
+    per block the attention weights, the attention output, the feed-forward's hidden layer (chapter 6's
+    FeedForward) and its output: 1 + 4 L. A site that ignores the mode, or whose dropout was lost, changes
+    the count (a whole-output comparison cannot see one missing site among several)."""
+    torch.manual_seed(0)
+    ids = torch.randint(6, 61, (2, 9))
+    model = GPT(GPT_ODD) if which == "gpt" else BertForPreTraining(BERT_ODD)
+    L = GPT_ODD.n_layers if which == "gpt" else BERT_ODD.n_layers
+    model.train()
+    assert _active_dropouts(model, lambda: model(ids)) == 1 + 4 * L
+    model.eval()
+    assert _active_dropouts(model, lambda: model(ids)) == 0
