@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 
 from neuraltext import diagrams  # noqa: E402
 from neuraltext.align import PPOConfig  # noqa: E402
-from neuraltext.align.seeds import Recipe, run_seed, summarize  # noqa: E402
+from neuraltext.align.seeds import Recipe, paired_difference, run_seed, summarize  # noqa: E402
 
 METRICS = {"preference accuracy", "reward margin", "KL to reference", "reward (RM)", "polite answers",
            "good answers (oracle)"}
@@ -26,6 +26,18 @@ def test_summarize_mean_standard_error_and_student_interval_by_hand():
     assert s["high"] - mean == pytest.approx(4.302653 * se, rel=1e-6)
     assert s["low"] == pytest.approx(mean - 4.302653 * se, rel=1e-6)
     assert s["n"] == 3 and s["values"] == [0.4, 0.5, 0.9]
+
+
+def test_paired_difference_is_seed_by_seed():
+    # a large spread across seeds that both policies share: the paired difference is exactly 0.1 each time
+    runs = [{"PPO": {"good": base + 0.1}, "SFT": {"good": base}} for base in (0.1, 0.5, 0.9)]
+    d = paired_difference(summarize(runs), "PPO", "SFT", "good")
+    assert d["values"] == pytest.approx([0.1, 0.1, 0.1]) and d["mean"] == pytest.approx(0.1)
+    assert d["se"] == pytest.approx(0.0, abs=1e-12) and d["low"] == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="'DPO' is not in the summary"):
+        paired_difference(summarize(runs), "DPO", "SFT", "good")
+    with pytest.raises(ValueError, match="metric 'bad'"):
+        paired_difference(summarize(runs), "PPO", "SFT", "bad")
 
 
 def test_summarize_refuses_one_run():

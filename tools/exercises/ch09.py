@@ -1,7 +1,7 @@
 """Writes chapter 9's exercises section (labs form). Run: .venv/bin/python tools/exercises/ch09.py
 
-The order follows the chapter (reward model, PPO, DPO) and keeps the PPO experiment as exercise 3,
-which the chapter's discussion of reward hacking refers to.
+The order follows the chapter (reward model, PPO's reward and clipped objective, DPO); the reward-hacking
+experiment follows the PPO exercises, which the chapter's discussion of reward hacking refers to.
 """
 import sys
 from pathlib import Path
@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nb import code, exercise, exercises_intro, replace_exercises, solution, solution_end, solution_start  # noqa: E402
 
 CELLS = [
-    exercises_intro("Exercises 1, 2 and 4 are", "Exercises 3 and 5 are experiments and questions about the chapter's models."),
+    exercises_intro("Exercises 1, 2, 3 and 5 are", "Exercises 4 and 6 are experiments and questions about the chapter's models."),
     code("""import torch
 import torch.nn.functional as F
 from neuraltext import labs"""),
@@ -46,16 +46,46 @@ log-probabilities mean nothing). The check compares it with `neuraltext.align.pp
     ### END SOLUTION'''),
     solution_end(),
     code('labs.check("09.kl_reward", my_kl_reward)'),
-    exercise("ex-09-hacking", "Reward hacking", r"""
-Run PPO again with `beta=0.1, lr=2e-4`, then with `beta=0.0` (no KL penalty), same number of
-iterations. What happens to the KL curve, to the reward model's score, to the answers, and to the
-oracle's verdict?"""),
+    exercise("ex-09-ppo-clip", "PPO's clipped objective", r"""
+Write `my_ppo_clip_loss(logp, old_logp, advantages, mask, clip_eps)`, the loss that PPO minimises, minus
+the clipped objective {eq}`ppo-clip`: per token, with $\rho_t = \exp(\log \pi_\theta - \log \pi_{\theta_{old}})$
+and the answer's advantage $A_b$, the value $-\min\big(\rho_t A_b,\ \mathrm{clip}(\rho_t, 1 - \epsilon, 1 + \epsilon) A_b\big)$;
+average it over each answer's tokens (`mask` 1), then over the answers, and return a 0-dim tensor.
+`logp` and `old_logp` are the per-token log-probabilities `(B, T)` of the sampled tokens under the
+policy being updated and under the policy that sampled them; `advantages` is `(B,)`, one per answer;
+an answer with no token counts as 0. The check compares it with the loss of
+`neuraltext.align.ppo.clipped_surrogate`, also with ratios far outside $[1 - \epsilon, 1 + \epsilon]$ for
+advantages of both signs, with $\rho = 1$, and with padding that holds large values."""),
+    solution_start("ex-09-ppo-clip", r"""The minimum picks, for a positive advantage, the ratio capped at $1 + \epsilon$, and for a
+negative one, the ratio floored at $1 - \epsilon$; the mask is applied before the two averages, and
+the division by the answer's length is kept at least 1 for an empty answer:"""),
+    code('''def my_ppo_clip_loss(logp, old_logp, advantages, mask, clip_eps):
+    """-mean over answers of the mean over answer tokens of min(rho A, clip(rho, 1-eps, 1+eps) A)."""
+    ### BEGIN SOLUTION
+    rho = torch.exp(logp - old_logp)
+    A = advantages[:, None]
+    per_token = -torch.min(rho * A, torch.clamp(rho, 1 - clip_eps, 1 + clip_eps) * A)
+    mask = mask.to(per_token.dtype)
+    return ((per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()
+    ### END SOLUTION'''),
+    solution_end(),
+    code('labs.check("09.ppo_clip", my_ppo_clip_loss)'),
+    exercise("ex-09-hacking", "Between the penalty and none", r"""
+The chapter ran PPO at the penalty $\beta = 0.2$ and at $\beta = 0$. Run it at $\beta = 0.05$ and
+$\beta = 0.1$ (same learning rate and iterations), over at least three seeds each
+(`neuraltext.align.seeds.run_seed(seed, Recipe(hacking={...}))`, a few minutes per seed), and report,
+per $\beta$, the KL to the reference, the reward model's score and the oracle's share with their
+standard errors. Where, between $\beta = 0.2$ and $\beta = 0$, does the reward model's score stop
+telling you whether the answers got better?"""),
     solution("ex-09-hacking", r"""
-With the weaker penalty and the larger steps the reward model's score rises further, the KL keeps
-climbing, and the answers turn into polite phrases without the request: the oracle's share falls toward
-zero (reward hacking). With $\beta = 0$ nothing holds the policy near the SFT model at all. A larger
-$\beta$, smaller steps, or stopping early when the oracle (or a human) stops improving are the
-remedies."""),
+The answer is a measurement, so it is graded on how it is made rather than on one number. A good
+answer: changes only $\beta$ (the `hacking` dictionary of `Recipe`, e.g.
+`{"beta 0.05": {"beta": 0.05}, "beta 0.1": {"beta": 0.1}}`); uses at least three seeds and reports
+mean $\pm$ standard error (`neuraltext.align.seeds.summarize`); reads the KL and the reward model's
+score against the oracle's share, and says "no difference" wherever two intervals overlap rather
+than ranking by the means. The chapter's table and its summary over seeds give the two ends to compare
+with: the smaller $\beta$, the further the policy may move from the SFT model (the KL), and the reward
+model's score is only worth what it says about the oracle's share at that distance."""),
     exercise("ex-09-dpo", "The DPO loss", r"""
 Write `my_dpo_loss(pc, pr, rc, rr, beta)`, the DPO loss {eq}`dpo` from four tensors `(B,)` of summed
 log-probabilities: the policy's on the chosen and the rejected answers (`pc`, `pr`) and the reference's

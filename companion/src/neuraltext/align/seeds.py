@@ -13,6 +13,10 @@ settings of :attr:`Recipe.hacking` (PPO with no KL penalty, and with four times 
     mean = 1/n sum_s v_s,   se = std(v) / sqrt(n)   (std with Bessel's correction),
     95 % interval = mean +- t_{0.975, n-1} se        (Student's t: the seeds are few)
 
+and :func:`paired_difference` the same for ``d_s = a_s - b_s``, two policies of the same seed (they share
+the SFT model and the reward model, so the difference has less spread than either): an interval that
+holds 0 means the seeds cannot tell the two policies apart.
+
 ``benchmarks/alignment_seeds.py`` runs it and writes ``benchmarks/results/alignment_seeds.json``,
 which the chapter reads.
 """
@@ -32,7 +36,7 @@ from neuraltext.align.ppo import PPOConfig, train_ppo
 from neuraltext.align.reward import RewardModel, reward_loss
 from neuraltext.align.sft import sft_batch, sft_loss
 
-__all__ = ["Recipe", "run_seed", "summarize"]
+__all__ = ["Recipe", "run_seed", "summarize", "paired_difference"]
 
 
 @dataclass
@@ -152,3 +156,15 @@ def summarize(runs: list[dict[str, dict]]) -> dict[str, dict[str, dict]]:
             out[policy][metric] = {"mean": mean, "se": se, "low": mean - q * se, "high": mean + q * se,
                                    "n": n, "values": v}
     return out
+
+
+def paired_difference(summary: dict, a: str, b: str, metric: str) -> dict:
+    """``{"mean", "se", "low", "high", "n", "values"}`` of ``a - b`` on ``metric``, seed by seed, from
+    :func:`summarize`'s output (whose ``values`` are in seed order)."""
+    for name in (a, b):
+        if name not in summary:
+            raise ValueError(f"policy {name!r} is not in the summary; it has {sorted(summary)}")
+    if metric not in summary[a]:
+        raise ValueError(f"metric {metric!r} is not in the summary; it has {sorted(summary[a])}")
+    d = [x - y for x, y in zip(summary[a][metric]["values"], summary[b][metric]["values"])]
+    return summarize([{"d": {"d": v}} for v in d])["d"]["d"]
