@@ -272,3 +272,14 @@ def test_an_outage_is_a_retryable_failure_that_the_next_run_redoes(client, repor
     assert _comparable([{k: v for k, v in r.items() if k != "attempts"} for r in merged]) == _comparable(
         [{k: v for k, v in r.items() if k != "attempts"} for r in single_process])
     assert {r["id"]: r["attempts"] for r in merged if r["id"] in down} == {i: 3 for i in down}
+
+
+def test_the_command_line_runs_the_engine_and_writes_the_table(tmp_path, capsys):
+    from neuraltext.clinical.engine import main
+
+    assert main(["--reports", "synthetic:2:4", "--out", str(tmp_path), "--workers", "1", "--batch-size", "2"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    records = read_results(tmp_path / "records.jsonl")
+    assert summary["processed"] == len(records) == len(load_reports("synthetic:2:4"))
+    assert summary["passes"]["first pass"] == len(records) and (tmp_path / "patients.csv").exists()
+    assert patient_table(records).shape[0] == 2

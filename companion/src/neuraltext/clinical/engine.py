@@ -220,8 +220,9 @@ def run_engine(reports, make_extractor, out: str | Path, address=None, n_workers
 
     ``make_extractor``: a picklable callable returning an Extractor (e.g. ``partial(backend_extractor,
     "served", url=...)``), called once in each worker process; ``address``: ``None`` (a new local
-    cluster of ``n_workers`` processes x ``threads_per_worker`` threads), a scheduler address, a
-    cluster object or a ``distributed.Client``; ``batch_size``: reports per task; ``window``: tasks
+    cluster of ``n_workers`` processes x ``threads_per_worker`` threads -- more than one thread only for
+    a backend that threads may share, such as the served one, not an in-process model), a scheduler
+    address, a cluster object or a ``distributed.Client``; ``batch_size``: reports per task; ``window``: tasks
     in flight at most (default: 4 per worker thread), so the client never holds every task at once;
     ``max_attempts``, ``backoff``, ``retry_failed``: as in :func:`~neuraltext.clinical.pipeline.run_pipeline`
     (a retryable failure is redone by the next run). Another writer of ``out`` raises ``ResultsFileBusy``.
