@@ -19,11 +19,16 @@ def _texts(fig) -> list[str]:
     return [t.get_text() for t in fig.axes[0].texts]
 
 
+def _readable(fig) -> bool:
+    return min(t.get_fontsize() for t in fig.findobj(matplotlib.text.Text) if t.get_text()) >= 8
+
+
 def test_the_pipeline_names_every_step():
     fig = diagrams.extraction_pipeline()
     text = " ".join(_texts(fig))
     for step in ("shared prefix", "per key", "validate", "ground", "retry pass", "patient table"):
         assert step in text, step
+    assert _readable(fig)
     fig.canvas.draw()
     matplotlib.pyplot.close(fig)
 
@@ -38,6 +43,7 @@ def test_the_token_mask_has_one_cell_per_step_and_token_and_frames_each_choice()
     assert len(rects) - len(filled) == len(STEPS)  # one frame per step: the chosen token
     greens = sum(p.get_facecolor() == matplotlib.colors.to_rgba("#74c476") for p in filled)
     assert greens == sum(len(allowed) for _, allowed, _ in STEPS)
+    assert _readable(fig)
     fig.canvas.draw()
     matplotlib.pyplot.close(fig)
 
