@@ -53,3 +53,21 @@ def test_random_replacements_are_exactly_the_ordinary_ids():
     inputs, labels = mask_tokens(ids, mask_id=9, special_ids=special, vocab_size=V, p=0.5, generator=g)
     replaced = inputs[(labels != -100) & (inputs != 9)]
     assert set(replaced.tolist()) <= set(ordinary) and set(replaced.tolist()) >= set(ordinary) - {3, 4}
+
+
+def test_the_mlm_gather_with_n_masked_equals_the_boolean_index():
+    """pretraining_loss with the batch's ``n_masked`` (a stable sort, no host wait) gives the loss of the
+    boolean index (one wait), which gives the full-logits loss (tests/test_bert.py)."""
+    from neuraltext.bert import BertConfig, BertForPreTraining, pretraining_loss
+
+    torch.manual_seed(0)
+    model = BertForPreTraining(BertConfig(vocab_size=40, hidden_size=16, n_layers=1, n_heads=2,
+                                          intermediate_size=24, max_position=16, dropout=0.0)).eval()
+    ids = torch.randint(5, 40, (3, 10))
+    labels = torch.where(torch.rand(3, 10) < 0.3, ids, torch.full_like(ids, -100))
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids),
+             "mlm_labels": labels, "is_next": torch.tensor([True, False, True])}
+    n = int((labels != -100).sum())
+    assert n > 0
+    torch.testing.assert_close(pretraining_loss(model, dict(batch, n_masked=n)), pretraining_loss(model, batch),
+                               atol=1e-6, rtol=1e-6)
