@@ -1,15 +1,23 @@
-"""Writes chapter 8's exercises section (labs form). Run: .venv/bin/python tools/exercises/ch08.py"""
+"""Writes chapter 8's exercises section (labs form). Run: .venv/bin/python tools/exercises/ch08.py
+
+Also tags `solution` the hidden body cell that computes only the numbers solution 5 quotes (the
+`ex_greedy_*` glue names), so the student notebook drops it.
+"""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nb import code, exercise, exercises_intro, md, replace_exercises, solution, solution_end, solution_start  # noqa: E402
+from nb import (code, exercise, exercises_intro, md, replace_exercises, solution, solution_end,  # noqa: E402
+                solution_start, tag_solution_cell)
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "book" / "08_gpt.ipynb"
+HIDDEN = "# The numbers quoted in solution 5"
 
 CELLS = [
-    exercises_intro("Exercises 1 to 3 are", "Exercise 4 is an experiment with the chapter's tiny GPT."),
+    exercises_intro("Exercises 1 to 4 are", "Exercise 5 is an experiment with the chapter's tiny GPT."),
     code("""import torch
 from neuraltext import labs
-from neuraltext.gpt.llama import LlamaConfig"""),
+from neuraltext.gpt import GPTConfig, LlamaConfig"""),
     exercise("ex-08-top-p", "Top-p by hand", r"""
 Write `my_top_p(logits, p)` for a 1-D tensor of logits without looking at `neuraltext.gpt.sampling`: return
 the logits with `-inf` outside the nucleus, the smallest set of most probable tokens whose mass reaches
@@ -71,19 +79,44 @@ print(f"{per_token:,} bytes per token; {gqa_mib:,.0f} MiB with {cfg.n_kv_heads} 
 ### END SOLUTION'''),
     solution_end(),
     code('labs.check("08.kv_cache", (gqa_mib, mha_mib))'),
+    exercise("ex-08-gpt3", "GPT-3's 175 billion parameters", r"""
+Write `my_gpt_parameters(cfg)`, the number of parameters of the chapter's `GPT` built from a `GPTConfig`
+`cfg`, from its sizes only: `vocab_size` $V$, `max_len` (the learned positions), `d_model` $d$, `n_layers`
+and `d_ff` (the feed-forward width, $4d$ unless given). Every linear layer and layer norm has a bias,
+and the de-embedding $D$ is the token embedding (tied). Then check GPT-3's count:
+`GPTConfig(vocab_size=50257, max_len=2048, d_model=12288, n_heads=96, n_layers=96)`. The check compares
+you with the model's own count (built on the `meta` device) on GPT-2 small, GPT-3, the chapter's tiny
+GPT, a feed-forward width other than $4d$ and seeded small configurations."""),
+    solution_start("ex-08-gpt3", r"""
+Per block: two layer norms, the four attention matrices with their biases, the two layers of the
+feed-forward network; around the blocks: the two embedding tables and the final layer norm. With
+$d_{ff} = 4d$ a block holds $12d^2 + 13d$; GPT-3 gives {glue:text}`n_gpt3:,`, the paper's "175B":"""),
+    code('''def my_gpt_parameters(cfg):
+    """Parameters of the chapter's GPT with the sizes of cfg (tied de-embedding)."""
+    ### BEGIN SOLUTION
+    d, f = cfg.d_model, cfg.d_ff
+    block = 2 * 2 * d + 4 * (d * d + d) + (d * f + f) + (f * d + d)   # 2 layer norms, W_q W_k W_v W_o, FFN
+    return (cfg.vocab_size + cfg.max_len) * d + cfg.n_layers * block + 2 * d   # embeddings, blocks, final norm
+    ### END SOLUTION'''),
+    solution_end(),
+    code('labs.check("08.gpt_parameters", my_gpt_parameters)'),
     exercise("ex-08-greedy", "Greedy decoding repeats itself", r"""
 Generate 60 tokens greedily from the tiny GPT after `"mon grand-père"`, then with $T = 1$ and top-p
 $0.9$ (seed 0). Count the repeated 3-grams of tokens in each. Which decoding loops, and why does a
 model trained on varied sentences loop at all?"""),
     solution("ex-08-greedy", r"""
-Count with `collections.Counter(zip(ids, ids[1:], ids[2:]))`. Greedy decoding falls into a loop (a cycle
-of the same few sentences), because it always takes the most probable token: once a context recurs, the
-same continuation follows, forever. Sampling leaves the loop: a less probable token breaks the cycle.
-This is the "degeneration" that motivated top-p."""),
+Count with `collections.Counter(zip(ids, ids[1:], ids[2:]))`: a 3-gram seen $n > 1$ times repeats $n - 1$
+times. In the run saved here, the 60 greedy tokens repeat {glue:text}`ex_greedy_greedy` 3-grams, the 60
+sampled ones {glue:text}`ex_greedy_sampled`. Greedy decoding always takes the most probable token, so
+once a context recurs the same continuation follows, and the text cycles through the few sentences
+the model finds most probable; sampling can leave the cycle, since a less probable token changes the
+context. This repetition is the "degeneration" that motivated top-p sampling."""),
     md("""What the chapter used from the package: `neuraltext.gpt.model` (`GPTConfig`, `GPT`, `gpt_loss`,
 `GPT.from_hf_gpt2`), `neuraltext.gpt.sampling` (`generate`, `next_token_distribution`, `top_p_filter`,
-`top_k_filter`, `pad_left`), `neuraltext.gpt.llama.from_pretrained` and `neuraltext.diagrams`."""),
+`top_k_filter`, `pad_left`), `neuraltext.gpt.llama.from_pretrained`, `neuraltext.bert.count_parameters`
+and `neuraltext.diagrams`."""),
 ]
 
 if __name__ == "__main__":
-    replace_exercises(Path(__file__).resolve().parents[2] / "book" / "08_gpt.ipynb", CELLS)
+    replace_exercises(NOTEBOOK, CELLS)
+    tag_solution_cell(NOTEBOOK, HIDDEN)

@@ -1,9 +1,12 @@
-"""Chapter 8's exercises: top-p and top-k filtering, the size of SmolLM2's KV cache.
+"""Chapter 8's exercises: top-p and top-k filtering, the size of SmolLM2's KV cache, a GPT's parameter
+count from its configuration (GPT-3's 175 billion among the cases).
 
 The references are the package's own filters (``neuraltext.gpt.sampling.top_p_filter`` and
 ``top_k_filter``, which the chapter samples with) and the KV-cache formula of the chapter applied to
 SmolLM2-135M's shapes, read from ``neuraltext.gpt.llama.LlamaConfig`` (its defaults are SmolLM2's; the
-chapter checks the formula against the cache of the loaded model).
+chapter checks the formula against the cache of the loaded model). The parameter count's reference is
+the model itself: :class:`neuraltext.gpt.model.GPT` built on PyTorch's ``meta`` device (shapes, no
+memory), its parameters counted.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import torch
 
 from neuraltext.gpt import top_k_filter, top_p_filter
 from neuraltext.labs.check import Case, Exercise
-from neuraltext.gpt import LlamaConfig
+from neuraltext.gpt import GPT, GPTConfig, LlamaConfig
 
 
 def _logits(seed: int, *shape: int, scale: float = 3.0, dtype=torch.float32) -> torch.Tensor:
@@ -66,6 +69,31 @@ def kv_cache_mib(batch: int = 8, tokens: int = 4096, bytes_per_number: int = 4) 
     return gqa, gqa * cfg.n_heads / cfg.n_kv_heads
 
 
+def gpt_parameters(cfg: GPTConfig) -> int:
+    """The parameters of our GPT with this configuration, counted on the ``meta`` device (no memory)."""
+    with torch.device("meta"):
+        return GPT(cfg).num_parameters()
+
+
+GPT3 = GPTConfig(vocab_size=50257, max_len=2048, d_model=12288, n_heads=96, n_layers=96)  # GPT-3 175B's sizes
+
+
+def _gpt_parameter_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(0)
+    cases = [Case("GPT-2 small", (GPTConfig(vocab_size=50257, max_len=1024, d_model=768, n_heads=12, n_layers=12),)),
+             Case("GPT-3 (175B)", (GPT3,)),
+             Case("the chapter's tiny GPT", (GPTConfig(vocab_size=1000, max_len=64, d_model=96, n_heads=4, n_layers=3),)),
+             Case("a feed-forward width that is not 4 d_model", (GPTConfig(vocab_size=300, max_len=40, d_model=32,
+                                                                            n_heads=2, n_layers=2, d_ff=72),))]
+    for k in range(2):  # seeded small configurations
+        cases.append(Case(f"a random small configuration ({k + 1})", (GPTConfig(
+            vocab_size=int(torch.randint(20, 3000, (1,), generator=g)),
+            max_len=int(torch.randint(8, 500, (1,), generator=g)),
+            d_model=8 * int(torch.randint(1, 12, (1,), generator=g)), n_heads=2,
+            n_layers=int(torch.randint(1, 6, (1,), generator=g))),)))
+    return cases
+
+
 EXERCISES = [
     Exercise(
         id="08.top_p",
@@ -91,5 +119,14 @@ EXERCISES = [
         rtol=1e-6, atol=0.0,
         hint="2 (keys and values) x blocks x key/value heads x d_head numbers per token, 4 bytes each in float32; "
              "1 MiB = 2**20 bytes.",
+    ),    Exercise(
+        id="08.gpt_parameters",
+        title="a GPT's parameter count from its configuration",
+        reference=gpt_parameters,
+        cases=_gpt_parameter_cases,
+        rtol=0.0, atol=0.0,
+        hint="token and position embeddings (V + max_len) d; per block two layer norms (4d), Q, K, V and the output "
+             "(4(d^2 + d)), the feed-forward network (2 d d_ff + d_ff + d); a final layer norm (2d); the "
+             "de-embedding is the token embedding (tied), so it adds nothing.",
     ),
 ]
