@@ -191,6 +191,8 @@ class GroupedQueryAttention(nn.Module):
         v = qkv[:, :, h + g:].transpose(1, 2)  # (B, g, T, d)
         if past is not None:  # append the new keys/values to the cached ones
             k, v = torch.cat((past[0], k), dim=2), torch.cat((past[1], v), dim=2)  # (B, g, S, d)
+        else:  # copies: as views, the cached k and v would keep all of qkv (h + 2g heads) alive, 4.5x the memory
+            k, v = k.contiguous(), v.contiguous()
         # enable_gqa: query head j reads key/value head j // (h / g), without copying k and v h/g times.
         # A plain causal mask is passed as is_causal (no mask tensor) when there is no cache.
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and T > 1,
