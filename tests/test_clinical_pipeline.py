@@ -267,3 +267,18 @@ def test_a_read_only_results_file_is_read_without_being_touched(tmp_path, report
         out.chmod(0o644)
     run_pipeline(reports[:4], Extractor(RulesBackend()), out)  # the writer drops the cut line, then appends
     assert [r["id"] for r in read_results(out)] == [r.id for r in reports[:4]]
+
+
+def test_the_served_backend_reaches_another_host_only_inside_the_hospital():
+    """``make_backend``/``--inside-hospital`` pass the caller's statement to ServedBackend: another host
+    is refused without it, accepted (over https) with it; both command lines take the flag."""
+    from neuraltext.clinical import NotInsideHospital, make_backend
+    from neuraltext.clinical import engine, pipeline
+
+    url = "https://llm.hospital.example:8000/v1"
+    with pytest.raises(NotInsideHospital, match="inside_hospital=True"):
+        make_backend("served", "m", url=url, constraint="json_schema")
+    assert make_backend("served", "m", url=url, constraint="json_schema", inside_hospital=True).base_url == url
+    argv = ["--reports", "synthetic:1", "--out", "o", "--inside-hospital"]
+    assert pipeline._parser().parse_args(argv).inside_hospital and engine._parser().parse_args(argv).inside_hospital
+    assert not pipeline._parser().parse_args(argv[:-1]).inside_hospital

@@ -1,7 +1,10 @@
-"""Several worker processes on one report set: same records as one process; a killed worker resumes."""
+"""Shards for a scheduler's array jobs (``--worker i`` of ``--shards n``): the same records as one process,
+a killed worker resumes, and several workers at once are the engine's job, not this module's."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -11,9 +14,9 @@ import time
 
 import pytest
 
-from neuraltext.clinical import Extractor
-from neuraltext.clinical import (ResultsFileError, done_ids, load_reports, main, merge_shards, read_results,
-                                 run_pipeline, run_sharded, shard_file, shard_of, worker_command)
+from neuraltext.clinical import ContextTooLong, Extractor
+from neuraltext.clinical import (ResultsFileError, done_ids, load_reports, main, merge_shards, pass_counts,
+                                 read_results, run_pipeline, shard_file, shard_of, worker_command)
 from neuraltext.clinical import RulesBackend
 from neuraltext.clinical import patient_table
 
@@ -32,10 +35,23 @@ def single_process(tmp_path_factory):
     return read_results(out)
 
 
+def _worker_summary(capsys, argv) -> dict:
+    """Run one worker in this process (what an array job runs); its JSON summary line."""
+    capsys.readouterr()
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory):
-    out = tmp_path_factory.mktemp("two")
-    return out, run_sharded(SOURCE, out, 2)
+    """Both array jobs, one after the other in this process (a module fixture cannot take ``capsys``)."""
+    out, summaries = tmp_path_factory.mktemp("two"), []
+    for i in range(2):
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            assert main(["--reports", SOURCE, "--shards", "2", "--worker", str(i), "--out", str(out)]) == 0
+        summaries.append(json.loads(printed.getvalue().strip().splitlines()[-1]))
+    return out, summaries
 
 
 def test_two_workers_give_the_records_of_one_process(sharded, single_process):
@@ -50,10 +66,55 @@ def test_two_workers_give_the_records_of_one_process(sharded, single_process):
     assert patient_table(merged).equals(patient_table(single_process))
 
 
-def test_the_command_line_runs_the_workers_and_writes_the_table(tmp_path, single_process, capsys):
-    assert main(["--reports", SOURCE, "--shards", "2", "--out", str(tmp_path)]) == 0
-    assert f"{len(single_process)} records" in capsys.readouterr().out
-    assert (tmp_path / "patients.csv").exists()
+def test_the_command_line_runs_each_worker_then_the_merge_gives_the_table(tmp_path, single_process, capsys):
+    summaries = [_worker_summary(capsys, ["--reports", SOURCE, "--shards", "2", "--worker", str(i),
+                                          "--out", str(tmp_path)]) for i in range(2)]
+    assert sum(s["processed"] for s in summaries) == len(single_process)
+    assert sum(s["passes"]["first pass"] for s in summaries) == len(single_process)
+    assert patient_table(merge_shards(tmp_path, 2)).equals(patient_table(single_process))
+
+
+def test_one_process_without_shards_writes_the_table(tmp_path, single_process, capsys):
+    assert main(["--reports", SOURCE, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out.splitlines()[0])["processed"] == len(single_process) and "patients.csv" in out
+    assert _comparable(read_results(shard_file(tmp_path, 0, 1))) == _comparable(single_process)
+
+
+def test_several_shards_without_a_worker_point_to_the_engine(tmp_path, capsys):
+    """No launcher of our own: ``--shards 2`` alone is refused (exit 2) with the engine's command, and
+    nothing is written."""
+    assert main(["--reports", SOURCE, "--shards", "2", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "--worker" in err and "python -m neuraltext.clinical.engine --workers 2" in err
+    assert not (tmp_path / "out").exists()
+
+
+class ShortContext(RulesBackend):
+    """The rules with a small model's limit: ``LONG`` reports fit only the 4x pass, ``HUGE`` ones neither."""
+
+    def __init__(self, long, huge):
+        self.long, self.huge = long, huge
+
+    def answer(self, report, key, context=None):
+        if report.id in self.huge or (report.id in self.long and context < 4 * 3072):
+            raise ContextTooLong(5000 if report.id in self.long else 50000, context)
+        return super().answer(report, key, context)
+
+
+def test_the_summary_counts_the_second_pass(tmp_path):
+    """The study's second pass: reports that do not fit 3,072 tokens are asked again at 4x; the summary
+    counts them, and how many still failed, as the records say."""
+    reports = load_reports(SOURCE)
+    ids = [r.id for r in reports]
+    summary = run_pipeline(reports, Extractor(ShortContext(long={ids[0], ids[1]}, huge={ids[2]})),
+                           tmp_path / "r.jsonl")
+    assert summary.passes == {"first pass": len(reports), "second pass (4x context)": 3,
+                              "failed after the second pass": 1}
+    assert summary.passes == pass_counts(read_results(tmp_path / "r.jsonl"))
+    again = run_pipeline(reports, Extractor(RulesBackend()), tmp_path / "r.jsonl")
+    assert again.processed == 0 and again.passes == {"first pass": 0, "second pass (4x context)": 0,
+                                                     "failed after the second pass": 0}
 
 
 def test_merge_refuses_missing_or_mixed_shard_files(tmp_path, sharded):
@@ -97,7 +158,9 @@ def test_a_killed_worker_resumes_without_duplicates_or_loss(tmp_path, single_pro
     before = done_ids(file0)
     assert 3 <= len(before) < n_shard0, "the kill must land mid-run"
     assert len(merge_shards(out, 2)) < len(single_process)  # a merge now is short: run the workers again
-    summaries = run_sharded(SOURCE, out, 2, backend, env=env)
+    summaries = [json.loads(subprocess.run(worker_command(SOURCE, out, i, 2, backend), env=env, capture_output=True,
+                                           text=True, timeout=300, check=True).stdout.strip().splitlines()[-1])
+                 for i in range(2)]  # the scheduler runs the array jobs again
     assert summaries[0]["processed"] == n_shard0 - len(before) and summaries[0]["skipped"] == len(before)
     assert summaries[1]["processed"] == 0  # the finished worker redoes nothing
     merged = merge_shards(out, 2)  # raises on an id recorded twice

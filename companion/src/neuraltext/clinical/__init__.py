@@ -14,11 +14,13 @@ One module per step of the pipeline:
 * :mod:`~neuraltext.clinical.results` -- the JSONL results file: checked records, one writer, readers that
   never write, one effective record per report;
 * :mod:`~neuraltext.clinical.pipeline` -- many reports, resumable, retrying outages, in shards;
+* :mod:`~neuraltext.clinical.engine` -- the batch run on a Dask cluster (the study's scale);
 * :mod:`~neuraltext.clinical.table` -- one row per patient, dates reconciled by explicit rules;
 * :mod:`~neuraltext.clinical.evaluate` -- exact match and F1 per key.
 """
 
-from neuraltext.clinical import schema, reports, rules, constrain, llm, served, grounding, validate, extract, results, pipeline, table, evaluate
+from neuraltext.clinical import (schema, reports, rules, constrain, llm, served, grounding, validate, extract,
+                                 results, pipeline, engine, table, evaluate)
 from neuraltext.clinical.schema import (DOCUMENT_TYPES, KEYS, DATE_KEYS, LIST_KEYS, ENUMS, GRADES, STAGES,
                                         DECISIONS, MET_SITES, TNM_PATTERN, ISO_DATE_PATTERN, normalize_text,
                                         normalize_tnm)
@@ -31,7 +33,8 @@ from neuraltext.clinical.constrain import (token_bytes, allowed_tokens, Step, co
 from neuraltext.clinical.llm import (SYSTEM, QUESTIONS, REGEX, SITE_TERMS, HISTOLOGY_TERMS,
                                      TransformersBackend, build_prompt, key_candidates, branch_cache,
                                      score_candidates)
-from neuraltext.clinical.served import (ServedBackend, ServerError, CONSTRAINTS)
+from neuraltext.clinical.served import (ServedBackend, ServerError, ServerUnavailable, ServerTimeout, RequestRefused,
+                                        MalformedReply, SchemaViolation, NotInsideHospital, check_url, CONSTRAINTS)
 from neuraltext.clinical.grounding import (NEGATION_CUES, is_negated, affirmed, denied, metastatic)
 from neuraltext.clinical.validate import (InvalidAnswer, NOT_FOUND, parse_answer, is_repetitive,
                                           grounding_problem)
@@ -41,7 +44,8 @@ from neuraltext.clinical.results import (ResultsFileBusy, RecordError, is_retrya
                                          effective_records, appending, atomic_write)
 from neuraltext.clinical.pipeline import (shard_of, done_ids, read_results, run_pipeline, RunSummary,
                                           ResultsFileError, shard_file, load_reports, make_backend,
-                                          worker_command, run_sharded, merge_shards, main)
+                                          worker_command, merge_shards, extract_report, pass_counts, main)
+from neuraltext.clinical.engine import (run_engine, EngineSummary, backend_extractor)
 from neuraltext.clinical.table import (patient_of, reconcile_dates, patient_row, patient_table, export_table)
 from neuraltext.clinical.evaluate import (field_scores, score_records)
 
@@ -53,11 +57,14 @@ __all__ = ["schema", "reports", "rules", "constrain", "llm", "served", "groundin
            "read_report_csv", "RULES", "RulesBackend", "token_bytes", "allowed_tokens", "Step",
            "constrained_greedy", "SYSTEM", "QUESTIONS", "REGEX", "SITE_TERMS", "HISTOLOGY_TERMS",
            "TransformersBackend", "build_prompt", "key_candidates", "branch_cache", "score_candidates", "ServedBackend", "ServerError",
+           "ServerUnavailable", "ServerTimeout", "RequestRefused", "MalformedReply", "SchemaViolation", "NotInsideHospital",
+           "check_url",
            "CONSTRAINTS", "NEGATION_CUES", "is_negated", "affirmed", "denied", "metastatic", "InvalidAnswer", "NOT_FOUND", "parse_answer", "is_repetitive", "grounding_problem",
            "STUDY_CONTEXT", "RETRY_FACTOR", "ContextTooLong", "BackendUnavailable", "is_retryable", "results",
            "ResultsFileBusy", "RecordError", "is_retryable_failure", "encode_record", "effective_records", "appending",
            "atomic_write", "ExtractConfig", "Extractor", "STATES",
            "shard_of", "done_ids", "read_results", "run_pipeline", "RunSummary", "ResultsFileError",
-           "shard_file", "load_reports", "make_backend", "worker_command", "run_sharded", "merge_shards",
+           "shard_file", "load_reports", "make_backend", "worker_command", "merge_shards", "extract_report", "pass_counts",
+           "engine", "run_engine", "EngineSummary", "backend_extractor",
            "main", "patient_of", "reconcile_dates", "patient_row", "patient_table", "export_table",
            "field_scores", "score_records"]

@@ -59,7 +59,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from neuraltext.clinical.pipeline import _extract, load_reports, make_backend
+from neuraltext.clinical.pipeline import extract_report, load_reports, make_backend, pass_counts
 from neuraltext.clinical.results import (RecordError, ResultsFileBusy, appending, done_ids, effective_records, encode_record,
                                          is_retryable_failure, read_results)
 
@@ -72,7 +72,7 @@ _EXTRACTORS: dict[str, object] = {}  # in each worker process: factory hash -> i
 
 def backend_extractor(backend: str = "rules", retry: bool = True, **backend_args):
     """An :class:`~neuraltext.clinical.extract.Extractor` over :func:`~neuraltext.clinical.pipeline.make_backend`
-    (``backend_args``: ``model``, ``mode``, ``url``, ``constraint``). Give ``partial(backend_extractor, ...)``
+    (``backend_args``: ``model``, ``mode``, ``url``, ``constraint``, ``inside_hospital``). Give ``partial(backend_extractor, ...)``
     to :func:`run_engine`: each worker calls it once."""
     from neuraltext.clinical.extract import ExtractConfig, Extractor
 
@@ -98,7 +98,7 @@ def extract_batch(factory_key: str, make_extractor, items, max_attempts: int = 3
         extractor = _EXTRACTORS[factory_key] = make_extractor()
     out = []
     for report, tried in items:
-        record = _extract(extractor, report, tried, max_attempts, backoff, time.sleep)
+        record = extract_report(extractor, report, tried, max_attempts, backoff, time.sleep)
         try:
             line = encode_record(record)
         except RecordError as err:
@@ -126,15 +126,6 @@ class EngineSummary:
     @property
     def reports_per_second(self) -> float:
         return self.processed / self.seconds if self.seconds > 0 else float("nan")
-
-
-def pass_counts(records) -> dict:
-    """The study's two passes over ``records``: how many reports the first pass ran, how many needed the
-    4x-context second pass, and how many of those still failed."""
-    records = list(records)
-    second = [r for r in records if r.get("passes", 1) >= 2]
-    return {"first pass": sum(r.get("passes", 1) >= 1 for r in records), "second pass (4x context)": len(second),
-            "failed after the second pass": sum(r["state"].startswith("failed") for r in second)}
 
 
 def connect(address=None, n_workers: int = 2, threads_per_worker: int = 1):
@@ -296,6 +287,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", default="constrained", choices=("free", "constrained"), help="local backend mode")
     parser.add_argument("--url", default=None, help="served backend: base URL, e.g. http://127.0.0.1:8080/v1")
     parser.add_argument("--constraint", default="json_schema", help="served backend: see ServedBackend")
+    parser.add_argument("--inside-hospital", action="store_true",
+                        help="served backend: allow a server on another host (the hospital's network)")
     parser.add_argument("--max-attempts", type=int, default=3, help="tries of a report after a retryable error")
     parser.add_argument("--backoff", type=float, default=1.0, help="seconds before the 2nd try, doubling")
     parser.add_argument("--retry-failed", action="store_true", help="also redo the reports recorded as failed")
@@ -309,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    backend_args = {"model": args.model, "mode": args.mode, "constraint": args.constraint}
+    backend_args = {"model": args.model, "mode": args.mode, "constraint": args.constraint,
+                    "inside_hospital": args.inside_hospital}
     if args.url:
         backend_args["url"] = args.url
     records_file = Path(args.out) / "records.jsonl"

@@ -20,16 +20,18 @@ node) a run takes months and *will* be interrupted. The guarantees:
   stable across machines and runs) and appends to its own file; :func:`read_results` merges the
   files (one record per report) for :func:`~neuraltext.clinical.table.patient_table`.
   Processes or hosts: the same code, one ``(i, n)`` each -- the cluster is the hospital's scheduler.
-* **several processes on one machine**: :func:`run_sharded` starts ``n`` worker processes, each the
-  command ``python -m neuraltext.clinical.pipeline --worker i --shards n ...`` (the very
-  command a scheduler would run on ``n`` hosts), and :func:`merge_shards` reads their files back; run
-  it again after a crash and every worker resumes its own file. From a shell::
+* **several workers**: this module launches no processes of its own. On one machine or a cluster,
+  the batch run is :mod:`neuraltext.clinical.engine` (Dask distributed: its scheduler retries a killed
+  worker's tasks); ``--shards n`` without ``--worker`` says so. For a scheduler's array jobs (SLURM
+  ``--array=0-3``), each job runs :func:`worker_command`, one shard, and :func:`merge_shards` reads
+  the files back; run a job again after a crash and it resumes its own file. From a shell::
 
-      python -m neuraltext.clinical.pipeline --reports reports.csv --shards 4 --out results/
-      python -m neuraltext.clinical.pipeline --reports synthetic:100 --backend local --shards 2 --out r/
-      python -m neuraltext.clinical.pipeline --reports reports.csv --shards 4 --out results/ --retry-failed
+      python -m neuraltext.clinical.pipeline --reports reports.csv --shards 4 --worker $SLURM_ARRAY_TASK_ID --out results/
+      python -m neuraltext.clinical.pipeline --reports synthetic:100 --out r/      # one process, with the table
+      python -m neuraltext.clinical.engine --reports reports.csv --workers 4 --out results/
 
-  writes ``results/shard-<i>-of-4.jsonl`` and the patient table ``results/patients.csv``.
+  The first writes ``results/shard-<i>-of-4.jsonl``; the second ``r/shard-0-of-1.jsonl`` and the
+  patient table ``r/patients.csv``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ import importlib
 import json
 import logging
 import os
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -54,7 +55,8 @@ from neuraltext.clinical.results import (RecordError, ResultsFileBusy, ResultsFi
                                          effective_records, encode_record, is_retryable_failure, read_results)
 
 __all__ = ["shard_of", "done_ids", "read_results", "run_pipeline", "RunSummary", "ResultsFileError", "ResultsFileBusy",
-           "shard_file", "load_reports", "make_backend", "worker_command", "run_sharded", "merge_shards", "main"]
+           "extract_report", "pass_counts", "shard_file", "load_reports", "make_backend", "worker_command",
+           "merge_shards", "main"]
 
 log = logging.getLogger("neuraltext.clinical")
 
@@ -68,12 +70,14 @@ def shard_of(report_id: str, n_shards: int) -> int:
 
 @dataclass
 class RunSummary:
-    """What one call of :func:`run_pipeline` did: counts by state, skipped (already done), timing."""
+    """What one call of :func:`run_pipeline` did: counts by state and by pass (:func:`pass_counts` of the
+    records written), skipped (already done), timing."""
 
     processed: int
     skipped: int
     states: dict
     seconds: float
+    passes: dict
 
     @property
     def reports_per_second(self) -> float:
@@ -85,9 +89,21 @@ def _failure(report, reason: str, **extra) -> dict:
             **extra}
 
 
-def _extract(extractor, report, attempts: int, max_attempts: int, backoff: float, sleep) -> dict:
+def pass_counts(records) -> dict:
+    """The study's two passes over ``records``: how many reports the first pass ran, how many needed the
+    4x-context second pass (``passes >= 2``: the Extractor retried a failed key at
+    :data:`~neuraltext.clinical.extract.RETRY_FACTOR` x the context), and how many of those still failed."""
+    records = list(records)
+    second = [r for r in records if r.get("passes", 1) >= 2]
+    return {"first pass": sum(r.get("passes", 1) >= 1 for r in records), "second pass (4x context)": len(second),
+            "failed after the second pass": sum(r["state"].startswith("failed") for r in second)}
+
+
+def extract_report(extractor, report, attempts: int, max_attempts: int, backoff: float, sleep=time.sleep) -> dict:
     """One report's record, trying again after a retryable error (``backoff * 2**k`` seconds between
-    attempts); ``attempts`` counts this report's earlier tries (recorded by earlier runs)."""
+    attempts); ``attempts`` counts this report's earlier tries (recorded by earlier runs). Never raises
+    for the report's sake: any other error becomes a ``failed`` record naming only its type. Shared
+    by :func:`run_pipeline` and the engine's tasks (:mod:`neuraltext.clinical.engine`)."""
     for k in range(max_attempts):
         attempts += 1
         try:
@@ -142,6 +158,7 @@ def run_pipeline(reports, extractor, out: str | Path, shard: tuple[int, int] | N
         raise ValueError(f"report ids must be unique; repeated: {dupes[:5]}")
     todo = [r for r in reports if shard is None or shard_of(r.id, shard[1]) == shard[0]]
     states: Counter = Counter()
+    written: list[dict] = []
     start = time.perf_counter()
     with appending(out, timeout=lock_timeout) as f:
         earlier = effective_records([out], duplicates="warn")
@@ -150,11 +167,12 @@ def run_pipeline(reports, extractor, out: str | Path, shard: tuple[int, int] | N
         for report in progress(pending, desc="reports", unit="report"):
             previous = earlier.get(report.id, {})
             tried = (previous.get("attempts") or 0) if is_retryable_failure(previous) else 0
-            record = _write(f, _extract(extractor, report, tried, max_attempts, backoff, sleep), report)
+            record = _write(f, extract_report(extractor, report, tried, max_attempts, backoff, sleep), report)
+            written.append({"state": record["state"], "passes": record.get("passes", 0)})
             states[record["state"] + (" (retryable)" if is_retryable_failure(record) else "")] += 1
             log.info("report %s: %s", report.id, record["state"])
     return RunSummary(processed=len(pending), skipped=len(todo) - len(pending), states=dict(states),
-                      seconds=time.perf_counter() - start)
+                      seconds=time.perf_counter() - start, passes=pass_counts(written))
 
 
 # ------------------------------------------------------------------------ several worker processes
@@ -178,10 +196,11 @@ def load_reports(source: str):
 
 
 def make_backend(backend: str = "rules", model: str = "smollm2-135m-instruct", mode: str = "constrained",
-                 url: str | None = None, constraint: str = "choice"):
+                 url: str | None = None, constraint: str = "choice", inside_hospital: bool = False):
     """A backend by name: ``rules``, ``local`` (a causal LM, ``model`` and ``mode``), ``served`` (an
-    OpenAI-compatible server at ``url`` serving ``model``), or ``package.module:callable`` (your own:
-    called with no argument, it returns a backend)."""
+    OpenAI-compatible server at ``url`` serving ``model``, enforcing ``constraint``; a host other than
+    this machine only with ``inside_hospital=True``: :func:`~neuraltext.clinical.served.check_url`), or
+    ``package.module:callable`` (your own: called with no argument, it returns a backend)."""
     if backend == "rules":
         from neuraltext.clinical.rules import RulesBackend
         return RulesBackend()
@@ -192,7 +211,7 @@ def make_backend(backend: str = "rules", model: str = "smollm2-135m-instruct", m
         from neuraltext.clinical.served import ServedBackend
         if not url:
             raise ValueError("the served backend needs --url (e.g. http://127.0.0.1:8000/v1)")
-        return ServedBackend(url, model, constraint=constraint)
+        return ServedBackend(url, model, constraint=constraint, inside_hospital=inside_hospital)
     if ":" in backend:
         module, name = backend.split(":", 1)
         return getattr(importlib.import_module(module), name)()
@@ -200,18 +219,23 @@ def make_backend(backend: str = "rules", model: str = "smollm2-135m-instruct", m
 
 
 def _parser() -> argparse.ArgumentParser:
+    from neuraltext.clinical.served import CONSTRAINTS
+
     parser = argparse.ArgumentParser(prog="python -m neuraltext.clinical.pipeline",
                                      description="Extract reports into JSONL shards, resumably; merge into a patient table.")
     parser.add_argument("--reports", required=True, help="synthetic:N[:SEED], a .csv file or a folder of .txt files")
     parser.add_argument("--out", required=True, help="folder of the shard files and the patient table")
-    parser.add_argument("--shards", type=int, default=1, help="number of workers (default 1)")
+    parser.add_argument("--shards", type=int, default=1, help="number of shards (default 1); > 1 needs --worker")
     parser.add_argument("--worker", type=int, default=None,
-                        help="run only shard WORKER of SHARDS in this process (what each launched process runs)")
+                        help="run only shard WORKER of SHARDS in this process (a scheduler's array job)")
     parser.add_argument("--backend", default="rules", help="rules, local, served or package.module:callable")
     parser.add_argument("--model", default="smollm2-135m-instruct", help="local: name or path; served: model id")
     parser.add_argument("--mode", default="constrained", choices=("free", "constrained"), help="local backend mode")
     parser.add_argument("--url", default=None, help="served backend: base URL, e.g. http://127.0.0.1:8000/v1")
-    parser.add_argument("--constraint", default="choice", help="served backend: json_schema, vllm, choice or none")
+    parser.add_argument("--constraint", default="choice",
+                        help="served backend: what the server enforces, one of " + ", ".join(CONSTRAINTS))
+    parser.add_argument("--inside-hospital", action="store_true",
+                        help="served backend: allow a server on another host (the hospital's network)")
     parser.add_argument("--max-attempts", type=int, default=3,
                         help="tries of a report after a retryable backend error, in one run (default 3)")
     parser.add_argument("--backoff", type=float, default=1.0,
@@ -222,39 +246,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _backend_args(args: argparse.Namespace) -> list[str]:
-    out = ["--backend", args.backend, "--model", args.model, "--mode", args.mode, "--constraint", args.constraint,
-           "--max-attempts", str(args.max_attempts), "--backoff", str(args.backoff)]
-    return out + (["--url", args.url] if args.url else []) + (["--verbose"] if args.verbose else []) \
-        + (["--retry-failed"] if args.retry_failed else [])
-
-
 def worker_command(reports: str, out_dir: str | Path, i: int, n: int, backend_args: Iterable[str] = ()) -> list[str]:
     """The command line of worker ``i`` of ``n`` (run it anywhere the reports and ``out_dir`` are visible)."""
     return [sys.executable, "-m", "neuraltext.clinical.pipeline", "--reports", reports,
             "--out", str(out_dir), "--shards", str(n), "--worker", str(i), *backend_args]
-
-
-def run_sharded(reports: str, out_dir: str | Path, n_shards: int, backend_args: Iterable[str] = (),
-                env: dict | None = None) -> list[dict]:
-    """Run ``n_shards`` worker processes at once on the reports of ``reports`` (see :func:`load_reports`),
-    each appending to :func:`shard_file`; wait for all. Returns each worker's summary
-    (``shard, processed, skipped, states, seconds``). A worker that fails raises ``RuntimeError``
-    naming its shard and exit code (its stderr is the caller's); run again to resume."""
-    if n_shards < 1:
-        raise ValueError(f"n_shards must be >= 1, got {n_shards}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ if env is None else env)
-    env.setdefault("OMP_NUM_THREADS", "1")  # n processes share the cores: one thread each
-    procs = [subprocess.Popen(worker_command(reports, out_dir, i, n_shards, backend_args), env=env,
-                              stdout=subprocess.PIPE, text=True) for i in range(n_shards)]
-    outputs = [p.communicate()[0] for p in procs]
-    failed = [(i, p.returncode) for i, p in enumerate(procs) if p.returncode != 0]
-    if failed:
-        raise RuntimeError("worker(s) failed: " + ", ".join(f"shard {i} (exit code {c})" for i, c in failed)
-                           + "; run again to resume")
-    return [json.loads(out.strip().splitlines()[-1]) for out in outputs]
 
 
 def merge_shards(out_dir: str | Path, n_shards: int) -> list[dict]:
@@ -274,36 +269,36 @@ def merge_shards(out_dir: str | Path, n_shards: int) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command line: one worker (``--worker i``), or all ``--shards`` workers then the merge."""
+    """The command line: one worker (``--worker i`` of ``--shards n``: prints its summary as one JSON line),
+    or, with one shard, the whole run then the patient table. Several workers without ``--worker``
+    exit 2 pointing to :mod:`neuraltext.clinical.engine`."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    if args.worker is not None:
-        from neuraltext.clinical.extract import Extractor
+    if args.worker is None and args.shards > 1:
+        print(f"error: --shards {args.shards} without --worker: this module runs one worker per process "
+              f"(a scheduler's array job: --worker i); to run {args.shards} workers at once, use the engine: "
+              f"python -m neuraltext.clinical.engine --workers {args.shards} --reports ... --out ...",
+              file=sys.stderr)
+        return 2
+    from neuraltext.clinical.extract import Extractor
 
-        reports = load_reports(args.reports)
-        try:
-            summary = run_pipeline(reports, Extractor(make_backend(args.backend, args.model, args.mode, args.url,
-                                                                   args.constraint)),
-                                   shard_file(args.out, args.worker, args.shards), shard=(args.worker, args.shards),
-                                   max_attempts=args.max_attempts, backoff=args.backoff,
-                                   retry_failed=args.retry_failed)
-        except ResultsFileBusy as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        print(json.dumps({"shard": args.worker, "processed": summary.processed, "skipped": summary.skipped,
-                          "states": summary.states, "seconds": round(summary.seconds, 3)}), flush=True)
-        return 0
-    from neuraltext.clinical.table import export_table, patient_table
+    worker = 0 if args.worker is None else args.worker
+    backend = make_backend(args.backend, args.model, args.mode, args.url, args.constraint, args.inside_hospital)
+    try:
+        summary = run_pipeline(load_reports(args.reports), Extractor(backend),
+                               shard_file(args.out, worker, args.shards), shard=(worker, args.shards),
+                               max_attempts=args.max_attempts, backoff=args.backoff, retry_failed=args.retry_failed)
+    except ResultsFileBusy as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps({"shard": worker, "processed": summary.processed, "skipped": summary.skipped,
+                      "states": summary.states, "passes": summary.passes, "seconds": round(summary.seconds, 3)}),
+          flush=True)
+    if args.worker is None:  # the whole run in this process: the patient table too
+        from neuraltext.clinical.table import export_table, patient_table
 
-    summaries = run_sharded(args.reports, args.out, args.shards, _backend_args(args))
-    records = merge_shards(args.out, args.shards)
-    written = export_table(patient_table(records), Path(args.out) / "patients")
-    processed = sum(s["processed"] for s in summaries)
-    slowest = max(s["seconds"] for s in summaries)
-    rate = f", {processed / slowest:.1f} reports/s" if processed and slowest > 0 else ""
-    print(f"{processed} reports processed by {args.shards} worker(s), "
-          f"{sum(s['skipped'] for s in summaries)} already done{rate}; {len(records)} records; "
-          f"table: {', '.join(str(w) for w in written)}")
+        written = export_table(patient_table(merge_shards(args.out, 1)), Path(args.out) / "patients")
+        print(f"table: {', '.join(str(w) for w in written)}", flush=True)
     return 0
 
 
