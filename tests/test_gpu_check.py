@@ -30,8 +30,10 @@ def test_without_a_gpu_it_says_so_and_exits_non_zero():
 
 
 def test_make_target_runs_the_script():
-    out = subprocess.run(["make", "-n", "gpu-check"], capture_output=True, text=True, cwd=ROOT, timeout=60,
-                         env={**os.environ, "MAKEFLAGS": ""})
+    # under `make test` the parent's MAKELEVEL turns on make's directory lines (-w): drop the make variables
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    out = subprocess.run(["make", "-n", "--no-print-directory", "gpu-check"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
     assert "tools/gpu_check.py" in out.stdout.splitlines()[-1]
 
