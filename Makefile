@@ -67,6 +67,14 @@ test: $(STAMP)
 served: $(STAMP)
 	CMAKE_BUILD_PARALLEL_LEVEL=2 $(PIP) install --quiet -c constraints.txt -e "companion[served]"
 
+# opt-in (issue 24): each notebook's Colab bootstrap cell run for real in a fresh venv, offline (pip
+# --no-index and no pip configuration, in a network namespace where the machine allows one) against the
+# local wheel of companion/, then everything the notebook imports; one table, exit 1 on a failure. Fills
+# _build/bootstrap-check/wheelhouse from PyPI once; needs ~3 GB of disk while a venv exists.
+.PHONY: bootstrap-check
+bootstrap-check: $(STAMP)
+	$(PY) tools/check_bootstrap.py
+
 # every benchmark in its quick mode (~10 min on 2 cores), one table; results in benchmarks/results/
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

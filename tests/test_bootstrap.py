@@ -1,6 +1,9 @@
 """Every chapter notebook starts with the same Colab bootstrap cell, generated from _config.yml."""
 
+import ast
 import json
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -9,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import bootstrap_cell  # noqa: E402
+import check_bootstrap  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
 
@@ -71,66 +75,15 @@ def test_bootstrap_installs_no_book_tooling():
 # distributions with importlib.metadata, must lie in the requirement closure of what the cell installs
 # (neuraltext's own requirements read from companion/pyproject.toml, the rest from installed metadata).
 # An import guarded by `except ImportError` is optional and skipped.
-import ast  # noqa: E402
 import importlib.metadata as md  # noqa: E402
-import re  # noqa: E402
 import tomllib  # noqa: E402
 from functools import lru_cache  # noqa: E402
 
 from packaging.requirements import Requirement  # noqa: E402
 
-PACKAGE = ROOT / "companion" / "src" / "neuraltext"
-
-
-def _imports(source: str) -> set[str]:
-    """Top-level names imported by `source`, except those inside `try: ... except ImportError`."""
-    source = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
-    tree = ast.parse(source)
-    optional = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Try) and any(
-                isinstance(h.type, ast.Name) and h.type.id in {"ImportError", "ModuleNotFoundError"}
-                for h in node.handlers):
-            optional |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
-    names = set()
-    for node in ast.walk(tree):
-        if id(node) in optional:
-            continue
-        if isinstance(node, ast.Import):
-            names |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module if node.module.startswith("neuraltext") else node.module.split(".")[0])
-            if node.module == "neuraltext":
-                names |= {f"neuraltext.{a.name}" for a in node.names}
-    return names
-
-
-def _package_imports(module: str, seen: set[str]) -> set[str]:
-    """Third-party top-level names that `neuraltext.<...>` imports, following neuraltext's own imports."""
-    parts = module.split(".")[1:]
-    path = PACKAGE.joinpath(*parts)
-    # a package runs its __init__ (which imports its modules: followed below); a module, its file
-    files = [path / "__init__.py"] if path.is_dir() else [path.with_suffix(".py")]
-    found = set()
-    for file in files:
-        if not file.exists() or file in seen:
-            continue
-        seen.add(file)
-        for name in _imports(file.read_text(encoding="utf-8")):
-            if name.startswith("neuraltext"):
-                found |= _package_imports(name, seen)
-            else:
-                found.add(name.split(".")[0])
-        # relative imports (from .x import y / from ..x import y)
-        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.level:
-                base = file.parent
-                for _ in range(node.level - 1):
-                    base = base.parent
-                target = ".".join(("neuraltext",) + base.relative_to(PACKAGE).parts
-                                  + ((node.module,) if node.module else ()))
-                found |= _package_imports(target.rstrip("."), seen)
-    return found
+# the ast readers live in tools/check_bootstrap.py, which also runs each cell for real (make bootstrap-check)
+_imports = check_bootstrap.imported_names
+_package_imports = check_bootstrap.package_imports
 
 
 def _closure(requirements: list[str], extras: set[str]) -> set[str]:
@@ -216,3 +169,82 @@ def test_cell_installs_the_extra_when_only_its_module_is_missing():
         importlib.util.find_spec = real_find_spec
     assert calls and calls[0][-1].startswith("neuraltext[align] @ git+"), calls
     del subprocess_run
+
+
+# --- tools/check_bootstrap.py (make bootstrap-check): the parts that need no network -----------------------
+def _pip_args(source: str, missing: str) -> list:
+    """The argument list the cell `source` gives pip when the module `missing` is absent (pip not run)."""
+    import importlib.util
+    import subprocess
+
+    calls, real_find_spec, real_run = [], importlib.util.find_spec, subprocess.run
+    importlib.util.find_spec = lambda name, *a: None if name == missing else real_find_spec(name, *a)
+    subprocess.run = lambda args, **k: calls.append((args, k))
+    try:
+        exec(source, {})
+    finally:
+        subprocess.run, importlib.util.find_spec = real_run, real_find_spec
+    assert len(calls) == 1 and calls[0][1] == {"check": True}, calls
+    return calls[0][0]
+
+
+@pytest.mark.parametrize("stem", ["01_tokens", "09_alignment", "11_clinical_extraction"])
+def test_offline_cell_points_the_same_cell_at_the_local_wheel(stem, tmp_path):
+    extras = bootstrap_cell.NOTEBOOK_EXTRAS.get(stem, ())
+    wheel, wheelhouse = tmp_path / "neuraltext-0.1.0-py3-none-any.whl", tmp_path / "wheelhouse"
+    source = bootstrap_cell.cell_source(stem)
+    offline = check_bootstrap.offline_cell(source, extras, wheel, wheelhouse)
+    before, after = _pip_args(source, "neuraltext"), _pip_args(offline, "neuraltext")
+    name = "neuraltext" + (f"[{','.join(extras)}]" if extras else "")
+    local = f"{name} @ file://{wheel}"
+    # only the requirement changes, and the two offline options come right before it
+    assert before[-1] == bootstrap_cell.requirement(extras)
+    assert after == before[:-1] + ["--no-index", "--find-links", str(wheelhouse), local]
+    assert "git+" not in offline and bootstrap_cell.repository_url() not in offline
+    # the probes (which modules trigger the install) are the cell's own
+    probes = ("neuraltext",) + tuple(bootstrap_cell.EXTRA_PROBES[e] for e in extras)
+    assert all(_pip_args(offline, m) == after for m in probes)
+
+
+def test_offline_cell_refuses_a_cell_that_does_not_install_the_spec(tmp_path):
+    with pytest.raises(ValueError, match=r"neuraltext\[llm\] @ git\+"):
+        check_bootstrap.offline_cell(bootstrap_cell.cell_source("09_alignment"), ("llm",), tmp_path / "w.whl", tmp_path)
+
+
+def test_install_specs_group_every_notebook_once():
+    specs = check_bootstrap.install_specs(NOTEBOOKS)
+    assert sorted(s for stems in specs.values() for s in stems) == sorted(p.stem for p in NOTEBOOKS)
+    assert specs[("align",)] == ["09_alignment"] and specs[("llm",)] == ["11_clinical_extraction"]
+    assert "01_tokens" in specs[()]
+    assert check_bootstrap.spec_name(("align",)) == "neuraltext[align]"
+
+
+def test_offline_env_keeps_this_machines_pip_configuration_out(monkeypatch, tmp_path):
+    monkeypatch.setenv("PIP_FIND_LINKS", "/somewhere")
+    monkeypatch.setenv("PIP_INDEX_URL", "https://example.invalid/simple")
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    env = check_bootstrap.offline_env(tmp_path / "venv")
+    assert not any(k.startswith("PIP_") and k not in {"PIP_CONFIG_FILE", "PIP_DISABLE_PIP_VERSION_CHECK", "PIP_NO_INPUT"}
+                   for k in env), env
+    assert env["PIP_CONFIG_FILE"] == os.devnull and "PYTHONPATH" not in env
+    assert env["PATH"].startswith(str(tmp_path / "venv" / "bin"))
+
+
+def test_the_wheelhouse_pins_torch_to_the_constraints(tmp_path):
+    cmd = check_bootstrap.download_command(tmp_path / "n.whl", tmp_path / "wh", ["align", "llm"], "9.9.9")
+    assert cmd[3] == "download" and "torch==9.9.9" in cmd
+    assert cmd[cmd.index("-c") + 1] == str(check_bootstrap.CONSTRAINTS)
+    assert f"neuraltext[align,llm] @ file://{tmp_path / 'n.whl'}" in cmd
+    assert check_bootstrap.torch_pin() == re.search(r"^torch==(\S+)", check_bootstrap.CONSTRAINTS.read_text(), re.M)[1]
+
+
+def test_import_statements_follow_the_package_and_skip_optional_ones():
+    # chapter 9 and 11 import TRL and outlines only inside neuraltext functions: the check must run them
+    assert "import trl" in check_bootstrap.notebook_statements(ROOT / "book" / "09_alignment.ipynb")
+    eleven = check_bootstrap.notebook_statements(ROOT / "book" / "11_clinical_extraction.ipynb")
+    assert "import outlines" in eleven and "from distributed import Client, LocalCluster" in eleven
+    assert "import trl" not in check_bootstrap.notebook_statements(ROOT / "book" / "01_tokens.ipynb")
+    source = "import a, b.c as d\ntry:\n    import e\nexcept ImportError:\n    e = None\nfrom f.g import h\n%matplotlib inline\n"
+    assert [ast.unparse(n) for n in check_bootstrap.import_nodes(source)] == [
+        "import a", "import b.c as d", "from f.g import h"]
+    assert check_bootstrap.imported_names(source) == {"a", "b.c", "f"}

@@ -11,7 +11,9 @@ package is there but an extra's module is missing (a Colab runtime that ran anot
 The `book` extra (Jupyter Book, JupyterLab) only builds the book and would be dead weight in a kernel.
 tests/test_bootstrap.py checks that every notebook starts with exactly its cell, and that the
 distributions the notebook imports (directly, or through the `neuraltext` subpackages it uses) are
-all among those the cell's requirement installs.
+all among those the cell's requirement installs. tools/check_bootstrap.py (`make bootstrap-check`)
+runs each cell for real, offline, in a fresh venv against the local wheel, and imports what the
+notebook imports.
 """
 
 from __future__ import annotations
