@@ -472,14 +472,14 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--new-tokens", type=int, default=64)
-    parser.add_argument("--quick", action="store_true", help="2 rounds, 16 new tokens, one thread, no step table")
+    parser.add_argument("--quick", action="store_true", help="4 rounds, 16 new tokens, 1 and 2 threads, no step table")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--memory-only", action="store_true", help="only the memory table (no timing)")
     parser.add_argument("--no-steps", action="store_true")
     parser.add_argument("--no-save", action="store_true", help="do not write benchmarks/results/gpt.json")
     args = parser.parse_args()
     if args.quick:
-        args.rounds, args.new_tokens, args.threads, args.no_steps = 2, 16, "1", True
+        args.rounds, args.new_tokens, args.threads, args.no_steps = 4, 16, "1,2", True
     ours, tok = load_ours()
     ref = load_reference()
     results = {
