@@ -25,7 +25,7 @@ smallest and largest per-round ratio (their spread is the noise: a miss inside i
 (at the first thread count): each refinement of ours undone in turn (the variants are defined
 below, sharing our weights), timed right after the final model on the prefill of 512 tokens and on
 16 cached one-token forwards; median of the per-round ratios (> 1: the refinement helped). Results
-go to benchmarks/results/gpt.json.
+go to benchmarks/results/gpt.json (``--quick``: gpt_quick.json, which ``make bench`` reads).
 
 Measured 2026-11-30 (AMD EPYC, 2 cores shared with other jobs: load average 14-18 during the run,
 so +-7% is noise; 3 rounds; ``--threads 1,2 --rounds 3``), time ratio ours / transformers:
@@ -269,12 +269,15 @@ class PreallocatedCacheAttention(GroupedQueryAttention):
         return _attend(self, q, k, v, mask, None, T)
 
 
-class UnfusedSwiGLU(SwiGLU):
-    """Step undone: W_gate and W_up as two matrices (views of our fused one)."""
+class FusedSwiGLU(SwiGLU):
+    """Tried and not kept: W_gate and W_up as one (2 d_ff, D) product (as W_q, W_k, W_v are); SiLU then
+    reads a strided half of its output. The fused matrix is a concatenation of ours (a copy, made once)."""
 
     def forward(self, x):
-        W_gate, W_up = self.W_gate_up.weight.chunk(2)
-        return self.W_down(F.silu(F.linear(x, W_gate)) * F.linear(x, W_up))
+        if getattr(self, "_W_gate_up", None) is None:
+            self._W_gate_up = torch.cat((self.W_gate.weight, self.W_up.weight))
+        gate, up = F.linear(x, self._W_gate_up).chunk(2, dim=-1)
+        return self.W_down(F.silu(gate).mul_(up))
 
 
 class RecomputedRope(RotaryEmbedding):
@@ -300,7 +303,7 @@ def steps_undone(ours: Llama):
     ffn = [b.ffn for b in ours.blocks]
     return {
         "q/k/v as three matrices": lambda: swap_class(attn, UnfusedAttention),
-        "gate/up as two matrices": lambda: swap_class(ffn, UnfusedSwiGLU),
+        "(tried) gate/up as one fused matrix": lambda: swap_class(ffn, FusedSwiGLU),
         "q, k turned apart, after the transpose": lambda: swap_class(attn, RopeAfterTransposeAttention),
         "k/v repeated per head (no enable_gqa)": lambda: swap_class(attn, RepeatKVAttention),
         "cos/sin recomputed each forward": lambda: swap_class([ours.rope], RecomputedRope),
@@ -500,10 +503,11 @@ def main() -> None:
     if not args.no_memory:
         results["memory"] = measure_memory(args.new_tokens)
     results["machine"]["load_average_at_end"] = os.getloadavg()
-    if not args.no_save:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"\nwritten {RESULTS}")
+    if not args.no_save:  # the quick run (make bench) keeps its own file: it must not replace the full-size run
+        out = RESULTS.with_name("gpt_quick.json") if args.quick else RESULTS
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"\nwritten {out}")
 
 
 def _cpu_name() -> str:

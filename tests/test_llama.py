@@ -47,7 +47,7 @@ def tiny_reference(n_heads: int, n_kv_heads: int, tied: bool, attn: str = "eager
 
 
 def our_grad_as_hf(ours: Llama) -> dict[str, torch.Tensor]:
-    """Our gradients renamed and split back into transformers' q/k/v and gate/up matrices."""
+    """Our gradients renamed and split back into transformers' q/k/v matrices."""
     cfg, out = ours.config, {"model.embed_tokens.weight": ours.tok_emb.weight.grad,
                              "model.norm.weight": ours.norm.weight.grad}
     if not cfg.tie_embeddings:
@@ -56,7 +56,7 @@ def our_grad_as_hf(ours: Llama) -> dict[str, torch.Tensor]:
         p = f"model.layers.{i}."
         q, k, v = b.attn.W_qkv.weight.grad.split(
             [cfg.n_heads * cfg.d_head, cfg.n_kv_heads * cfg.d_head, cfg.n_kv_heads * cfg.d_head])
-        gate, up = b.ffn.W_gate_up.weight.grad.chunk(2)
+        gate, up = b.ffn.W_gate.weight.grad, b.ffn.W_up.weight.grad
         out |= {p + "self_attn.q_proj.weight": q, p + "self_attn.k_proj.weight": k, p + "self_attn.v_proj.weight": v,
                 p + "self_attn.o_proj.weight": b.attn.W_o.weight.grad, p + "mlp.gate_proj.weight": gate,
                 p + "mlp.up_proj.weight": up, p + "mlp.down_proj.weight": b.ffn.W_down.weight.grad,
