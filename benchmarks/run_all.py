@@ -136,10 +136,10 @@ def parse_bert(out: str) -> tuple[list[dict], dict]:
 
 
 def parse_gpt(out: str) -> tuple[list[dict], dict]:
-    """gpt.py writes benchmarks/results/gpt.json itself: per thread count and anchor, the line (prefill
+    """gpt.py --quick writes benchmarks/results/gpt_quick.json itself (gpt.json is its full-size run): per thread count and anchor, the line (prefill
     128, prefill 512, decode) with the worst median ratio, with that line's per-round ratios; then the
     memory the run adds, ours / transformers' SDPA (target <= 1.2)."""
-    path = RESULTS / "gpt.json"
+    path = RESULTS / "gpt_quick.json"
     if not path.exists():
         return [_row("GPT (SmolLM2) prefill/decode", "transformers (SDPA)", "time ours / anchor", None, "<=", 1.0)], {}
     data = json.loads(path.read_text())
@@ -225,7 +225,7 @@ def run(component: Component, timeout: float) -> dict:
     result = {**environment(), "command": " ".join(cmd[1:]), "seconds": round(time.perf_counter() - start, 1),
               "returncode": code, "rows": rows, "steps": steps, "stdout": out, "stderr_tail": err}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "gpt_run" if component.name == "gpt" else component.name  # gpt.py owns results/gpt.json
+    name = "gpt_run" if component.name == "gpt" else component.name  # gpt.py owns results/gpt*.json
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
     print(f"   {result['seconds']:.0f} s, exit {code}", file=sys.stderr, flush=True)
     return result
