@@ -478,18 +478,27 @@ print(json.dumps({"after_load_bytes": base, "peak_bytes": status("VmHWM"), "adde
 """
 
 
-def measure_memory(new_tokens: int) -> dict:
+def measure_memory(new_tokens: int, repeats: int = 3) -> dict:
+    """Each contender ``repeats`` times, alternated, each time in a fresh process; per contender the run
+    with the median added bytes (the resident set moves by tens of MB from one process to the next, so
+    one process per contender can flip a ratio), and every run's added bytes in ``added_bytes_runs``."""
+    runs: dict[str, list[dict]] = {"ours": [], "eager": [], "sdpa": []}
+    for _ in range(repeats):
+        for impl in runs:
+            proc = subprocess.run([sys.executable, "-c", MEMORY_CHILD, __file__, impl, str(new_tokens)],
+                                  capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+            if proc.returncode != 0:
+                raise RuntimeError(f"memory run for {impl} failed:\n{proc.stderr[-2000:]}")
+            runs[impl].append(json.loads(proc.stdout.strip().splitlines()[-1]))
     out = {}
-    for impl in ("ours", "eager", "sdpa"):
-        proc = subprocess.run([sys.executable, "-c", MEMORY_CHILD, __file__, impl, str(new_tokens)],
-                              capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-        if proc.returncode != 0:
-            raise RuntimeError(f"memory run for {impl} failed:\n{proc.stderr[-2000:]}")
-        out[impl] = json.loads(proc.stdout.strip().splitlines()[-1])
-    print("\npeak memory (own subprocess each; model loaded, then prefill 512 + decode "
+    for impl, ms in runs.items():
+        median = sorted(ms, key=lambda m: m["added_bytes"])[len(ms) // 2]
+        out[impl] = {**median, "added_bytes_runs": [m["added_bytes"] for m in ms]}  # in run order
+    print(f"\npeak memory (own subprocess each, median of {repeats}; model loaded, then prefill 512 + decode "
           f"{new_tokens}): MB added by the run / peak RSS")
     for impl, m in out.items():
-        print(f"  {impl:6s} {m['added_bytes'] / 2**20:8.0f} MB added   {m['peak_bytes'] / 2**20:8.0f} MB peak   "
+        spread = "-".join(f"{b / 2**20:.0f}" for b in (min(m["added_bytes_runs"]), max(m["added_bytes_runs"])))
+        print(f"  {impl:6s} {m['added_bytes'] / 2**20:8.0f} MB added ({spread})   {m['peak_bytes'] / 2**20:8.0f} MB peak   "
               f"({m['after_load_bytes'] / 2**20:.0f} MB after loading)")
     return out
 
