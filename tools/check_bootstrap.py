@@ -312,9 +312,10 @@ def check_spec(extras: tuple[str, ...], stems: list[str], wheel: Path, wheelhous
     env, python = offline_env(venv), venv / "bin" / "python"
     result = {"install_s": None, "error": None, "notebooks": {}}
     try:
-        _run(netns + [sys.executable, "-m", "venv", str(venv)], "creating the venv", env=env)
-        _run(netns + [str(python), "-m", "pip", "install", "-q", "--no-index", "--find-links", str(wheelhouse),
-                      "--upgrade", "pip"], "upgrading the venv's pip from the wheelhouse", env=env)
+        setup = _run(netns + [sys.executable, "-m", "venv", str(venv)], "creating the venv", env=env)
+        setup += _run(netns + [str(python), "-m", "pip", "install", "-q", "--no-index", "--find-links", str(wheelhouse),
+                               "--upgrade", "pip"], "upgrading the venv's pip from the wheelhouse", env=env)
+        print(f"  venv and its pip: {setup:.1f} s; running the cell", file=sys.stderr, flush=True)
         cell = venv / "bootstrap_cell.py"
         cell.write_text(offline_cell(bootstrap_cell.cell_source(stems[0]), extras, wheel, wheelhouse), encoding="utf-8")
         result["install_s"] = _run(netns + [str(python), str(cell)], "the bootstrap cell", env=env, cwd=venv,
@@ -335,7 +336,8 @@ def _venv_size(venv: Path) -> int:
 def report(results: dict, wheelhouse: dict, wheel_s: float, netns: list[str]) -> bool:
     """Print the table (one row per notebook) and the failures; True when everything passed."""
     ok, lines = True, []
-    print(f"{'notebook':24} {'spec':20} {'install':>9} {'venv':>7} {'imports':>9} {'failed':>6} {'re-run':>7}")
+    print(f"{'notebook':24} {'spec':20} {'install':>9} {'venv':>7} {'imports':>9} {'failed':>6} {'took':>7} "
+          f"{'re-run':>7}")
     for extras, res in results.items():
         install = f"{res['install_s']:.1f} s" if res["install_s"] is not None else "FAILED"
         if res["error"]:
@@ -344,12 +346,13 @@ def report(results: dict, wheelhouse: dict, wheel_s: float, netns: list[str]) ->
         for stem in res["stems"]:
             nb = res["notebooks"].get(stem)
             if nb is None:
-                print(f"{stem:24} {spec_name(extras):20} {install:>9} {'-':>7} {'-':>9} {'-':>6} {'-':>7}")
+                print(f"{stem:24} {spec_name(extras):20} {install:>9} {'-':>7} {'-':>9} {'-':>6} {'-':>7} {'-':>7}")
                 continue
             rerun = "no-op" if nb["rerun_calls"] == 0 else "PIP" if nb["rerun_calls"] else "?"
             ok &= not nb["failed"] and nb["rerun_calls"] == 0
             print(f"{stem:24} {spec_name(extras):20} {install:>9} {res['venv_gb']:>5.1f}GB "
-                  f"{nb['n'] - len(nb['failed']):>4}/{nb['n']:<4} {len(nb['failed']):>6} {rerun:>7}")
+                  f"{nb['n'] - len(nb['failed']):>4}/{nb['n']:<4} {len(nb['failed']):>6} {nb['seconds']:>5.1f} s "
+                  f"{rerun:>7}")
             lines += [f"{stem}: `{s}` -> {err}" for s, err in nb["failed"].items()]
     filled = "already filled" if wheelhouse["seconds"] is None else f"filled in {wheelhouse['seconds']:.0f} s"
     print(f"\nwheel built in {wheel_s:.1f} s; wheelhouse: {wheelhouse['files']} files, "
