@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from neuraltext.family import LABELS, synthetic_family_sentences
-from neuraltext.family import (FAMILIES, QUICK_GRIDS, cross_validate, evaluate_split, fixed_model,
+from neuraltext.family import (FAMILIES, ONE_POINT, QUICK_GRIDS, cross_validate, evaluate_split, fixed_model,
                                per_label_report, predict, study_layout, summarise, split_scores,
                                tfidf_features)
 
@@ -98,6 +98,22 @@ def test_every_family_beats_the_majority_baseline(small_split):
         assert micro > baseline + 0.15, (method, micro, baseline)
     layout = study_layout(scores)
     assert layout.loc["SVC", "j"].startswith("(") and list(layout.columns) == list(LABELS)
+
+
+def test_a_one_point_grid_is_fitted_once_without_a_search(small_split):
+    """ONE_POINT (the notebook's default): no inner CV, the point's model fitted once on the training part."""
+    from sklearn.model_selection import GridSearchCV
+
+    train, test = small_split
+    results = evaluate_split(train.sentences, train.y, test.sentences, test.y, families=["Elasticnet lr", "SVC"],
+                             grids=ONE_POINT, progress=False)
+    X_train, X_test = tfidf_features(train.sentences, test.sentences)
+    for family in ("Elasticnet lr", "SVC"):
+        r = results[f"{family} | TF-IDF"]
+        assert not isinstance(r["model"], GridSearchCV)
+        assert r["params"] == {k: v[0] for k, v in ONE_POINT[family].items()}
+        alone = fixed_model(family, r["params"]).fit(X_train, train.y)
+        np.testing.assert_array_equal(predict(r["model"], X_test), predict(alone, X_test))
 
 
 def test_cross_validation_folds_are_paired_and_summarised(small_split):

@@ -13,7 +13,7 @@ from neuraltext.family.data import (VALENCES, SUBJECTS, LABELS, LABEL_NAMES, STU
                                     CodeError, FamilyFileError, FamilySentences, parse_code, parse_line,
                                     labels_to_code, to_matrix, read_family_file, write_family_file,
                                     synthetic_family_sentences)
-from neuraltext.family.classical import (FAMILIES, QUICK_GRIDS, classical_model, predict, evaluate_split,
+from neuraltext.family.classical import (FAMILIES, QUICK_GRIDS, ONE_POINT, classical_model, predict, evaluate_split,
                                          per_label_report, tfidf_features, embedding_features, FoldResult,
                                          cross_validate, summarise, split_scores, fixed_model, study_layout,
                                          micro_macro_f1)
@@ -23,7 +23,7 @@ from neuraltext.family.plots import cooccurrence, label_confusion, label_map
 __all__ = ["data", "classical", "finetune", "plots", "VALENCES", "SUBJECTS", "LABELS", "LABEL_NAMES", "STUDY_SIZES",
            "STUDY_TEST_SUPPORT", "CodeError", "FamilyFileError", "FamilySentences", "parse_code",
            "parse_line", "labels_to_code", "to_matrix", "read_family_file", "write_family_file",
-           "synthetic_family_sentences", "FAMILIES", "QUICK_GRIDS", "classical_model", "predict",
+           "synthetic_family_sentences", "FAMILIES", "QUICK_GRIDS", "ONE_POINT", "classical_model", "predict",
            "evaluate_split", "per_label_report", "tfidf_features", "embedding_features", "FoldResult",
            "cross_validate", "summarise", "split_scores", "fixed_model", "study_layout", "micro_macro_f1",
            "TopOfEncoder", "FineTuneHistory", "EarlyStopping", "fine_tune", "predict_labels",
