@@ -75,6 +75,15 @@ served: $(STAMP)
 bootstrap-check: $(STAMP)
 	$(PY) tools/check_bootstrap.py
 
+# opt-in: llama.cpp's own `llama-server` (continuous batching over --parallel slots; it enforces an OpenAI
+# response_format json_schema as a grammar), built by tools/build_llama_server.sh from the llama.cpp sources
+# vendored in the pinned llama-cpp-python sdist (the only download) into .build/llama-server/bin/ (ignored).
+# tests/test_clinical_llamacpp.py also runs against it when it exists, and benchmarks/clinical_served.py
+# --llama-server measures its reports/s. Build: 16 min on the shared 2-core machine (-j2, load 2-7; 10 CPU-min),
+# 400 MB in .build/ (sources and objects; the binary is 15 MB).
+llama-server: $(STAMP)
+	tools/build_llama_server.sh
+
 # every benchmark in its quick mode (~10 min on 2 cores), one table; results in benchmarks/results/
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

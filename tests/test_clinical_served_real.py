@@ -23,13 +23,6 @@ Time on an idle machine: about 6 s for the server to start, then a few seconds p
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-
 import pytest
 
 from neuraltext.clinical import synthetic_reports
@@ -41,15 +34,9 @@ from neuraltext.clinical.served import MAX_CHOICES
 from neuraltext.clinical import ServedBackend
 from neuraltext.clinical import grounding_problem
 
+from llm_servers import start_transformers_serve, stop  # tests/llm_servers.py: the servers' one launcher
+
 pytestmark = pytest.mark.pretrained
-
-START_TIMEOUT = 120  # seconds for the server to load the model and answer /health
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -64,36 +51,10 @@ def server(tmp_path_factory):
         model = _converted(resolve("smollm2-135m-instruct")).path
     except ModelNotAvailableError as err:
         pytest.skip(str(err))
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("serve") / "server.log"
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1", TQDM_DISABLE="1")
-    command = [sys.executable, "-c", "from transformers.cli.transformers import main; main()", "serve",
-               "--host", "127.0.0.1", "--port", str(port), "--device", "cpu", "--log-level", "info", model]
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"transformers serve not ready in {START_TIMEOUT} s:\n{log_path.read_text()[-2000:]}")
-            time.sleep(0.3)
-        yield base + "/v1", model, log_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    proc, url = start_transformers_serve(model, log_path)
+    yield url, model, log_path
+    stop(proc)
 
 
 @pytest.fixture(scope="module")
