@@ -36,7 +36,8 @@ KEY_OF = {q: k for k, q in QUESTIONS.items()}
 
 class Handler(BaseHTTPRequestHandler):
     """``mode``: ok, error (500), busy (429), refuse (422), context (400 context length), malformed,
-    notjson, freeform (ignores the schema), offlist (a value outside the enum), slow (sleeps ``delay``)."""
+    notjson, freeform (ignores the schema), offlist (a value outside the enum), slow (sleeps ``delay``),
+    trailing (the whole object but finish_reason "length"), cut (the object cut inside its value)."""
 
     mode = "ok"
     delay = 0.0
@@ -65,7 +66,12 @@ class Handler(BaseHTTPRequestHandler):
         content = json.dumps({"value": raw}) if "response_format" in body and Handler.mode != "freeform" else raw
         if Handler.mode == "malformed":
             return self._send(200, {"nothing": True})
-        self._send(200, {"choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        finish = "stop"
+        if Handler.mode == "trailing":  # llama-server: the whole object, then whitespace tokens up to max_tokens
+            content, finish = json.dumps({"value": raw}, indent=2), "length"
+        elif Handler.mode == "cut":  # max_tokens reached inside the value
+            content, finish = json.dumps({"value": raw})[:-4], "length"
+        self._send(200, {"choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": finish}],
                          "usage": {"total_tokens": 10}})
 
     def _send(self, status, payload, raw=None):
@@ -235,3 +241,16 @@ def test_requests_ignore_proxy_variables(server, monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     text, _ = ServedBackend(server, "m").answer(CA, "date_creation", 2048)
     assert text == "01/12/2016" and len(Handler.requests) == 1
+
+
+def test_a_whole_answer_stopped_by_max_tokens_is_complete_and_a_cut_one_truncated(server):
+    """llama-server stops a grammar-constrained answer at ``max_tokens`` when the model spends the tokens left
+    on the whitespace the grammar allows around the object: finish_reason "length", yet the content is the
+    whole object -- a complete, checked answer. An object cut inside its value stays truncated (its prefix)."""
+    backend = ServedBackend(server, "smollm2", constraint="json_schema")
+    Handler.mode = "trailing"
+    raw, truncated = backend.answer(CA, "date_validation", 8192)
+    assert not truncated and raw in key_candidates(CA, "date_validation")[0]
+    Handler.mode = "cut"
+    text, truncated = backend.answer(CA, "date_validation", 8192)
+    assert truncated and len(text) < len(raw) and raw.startswith(text)

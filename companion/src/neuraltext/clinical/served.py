@@ -273,8 +273,13 @@ class ServedBackend:
         except (KeyError, IndexError, TypeError):
             raise MalformedReply("no choices[0].message.content in the server's reply") from None
         self.tokens_processed += int((reply.get("usage") or {}).get("total_tokens", 0))
-        if choice.get("finish_reason") == "length":  # cut by max_tokens: the parser decides, as in-process
-            return (_partial_value(text) if self.constraint in JSON_CONSTRAINTS else text), True
+        if choice.get("finish_reason") == "length":  # stopped by max_tokens
+            if self.constraint in JSON_CONSTRAINTS:
+                try:  # a whole valid object: llama-server spends the tokens left on the whitespace its grammar allows
+                    return self._checked(key, text, candidates, pattern), False
+                except SchemaViolation:  # cut inside the object: the parser decides, as in-process
+                    return _partial_value(text), True
+            return text, True
         return self._checked(key, text, candidates, pattern), False
 
     def _choose(self, report, key: str, candidates: list[str], context: int) -> str:
