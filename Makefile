@@ -5,6 +5,8 @@
 #   make gpu-check -> on a CUDA machine: the GPU path (cuda tests, AMP, DDP, GPU benchmarks), one table
 #   make labs   -> labs/student/: the student notebooks generated from the book's (tools/labs.py)
 #   make served -> opt-in: llama.cpp's server for the clinical served-backend test (compiles llama.cpp)
+#   make llama-server -> opt-in: llama.cpp's own batching server, built from the same sources (.build/)
+#   make bootstrap-check -> opt-in: each notebook's Colab bootstrap cell installed in a fresh venv, offline
 # Each one creates .venv on first use.
 
 PYTHON ?= python3
@@ -101,4 +103,4 @@ clean:
 	rm -rf _build .pytest_cache
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) .build
