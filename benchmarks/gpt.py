@@ -103,7 +103,8 @@ after the last two changes below (W_gate and W_up as two matrices; SiLU's output
   peak memory (own process each)              ours      tf eager   tf SDPA
   added by prefill 512 + decode 64            15 MB     40 MB      59 MB
 
-The same run an hour earlier, before those two changes (load 1.0 throughout), had prefill 512 against
+The same run ten minutes earlier, before the change to two matrices (the in-place product already in;
+load 1.0 throughout), had prefill 512 against
 SDPA at 1.01x (0.99-1.04) at 1 thread and 1.01x (1.00-1.02) at 2: a profile of that prefill (torch.profiler,
 3 passes) put the difference in ``aten::silu``, 30 ms for ours against 16 ms, because SiLU read a
 column half of the fused (B, T, 2 d_ff) gate/up product, a strided view; with two matrices it reads a
